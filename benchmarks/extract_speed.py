@@ -1,0 +1,92 @@
+"""Feature extraction speed and accuracy: naive fp32 PyTorch vs imgsim's default fast path.
+
+    python benchmarks/extract_speed.py [--images 192] [--rounds 2]
+
+ResNet-50 at 224 px, end to end from JPEG files on disk (decode, resize, crop, normalise, network),
+batch 32. Baseline and candidate run alternately in one process and are reported as a ratio, since
+the machine is shared and noisy. ResNet-50 uses random weights here (speed does not depend on them;
+ImageNet weights cannot be downloaded on this machine). Accuracy of the fast path against exact fp32
+is checked on the bundled sample: per-image cosine and top-10 neighbour overlap, for ResNet-50 and for
+EfficientNet-Lite0 with its real ImageNet weights. Also times a cached re-extraction.
+"""
+import argparse, json, os, platform, sys, tempfile, time, warnings
+from pathlib import Path
+import numpy as np, torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+warnings.simplefilter('ignore')
+from imgsim.data import sample_collection, load_folder, cache_dir
+from imgsim.model import load_backbone, extract_features, Runner, cpu_has_bf16
+from imgsim.retrieval import search
+
+def make_jpegs(folder: Path, n: int):
+    "n photo-sized JPEGs (500x375, quality 90) made from upscaled sample images."
+    sample = sample_collection()
+    for i in range(n):
+        label = sample.label[i % len(sample)]
+        (folder/label).mkdir(parents=True, exist_ok=True)
+        img = Image.open(sample.path[(i * 37) % len(sample)]).convert('RGB').resize((500, 375), Image.BICUBIC)
+        noise = np.random.default_rng(i).integers(0, 24, (375, 500, 3), dtype=np.uint8)
+        Image.fromarray(np.clip(np.asarray(img).astype(np.int16) + noise, 0, 255).astype(np.uint8)).save(folder/label/f"{i:05d}.jpg", quality=90)
+    return load_folder(folder)
+
+class NaiveDataset(Dataset):
+    "The seed's way: PIL open, RGB, torchvision transforms."
+    def __init__(self, paths, transform): self.paths, self.transform = paths, transform
+    def __len__(self): return len(self.paths)
+    def __getitem__(self, i): return self.transform(Image.open(self.paths[i]).convert('RGB'))
+
+@torch.inference_mode()
+def naive(table, model):
+    from torchvision import transforms as T
+    transform = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+    return np.concatenate([model(x).numpy() for x in DataLoader(NaiveDataset(table.path.tolist(), transform), batch_size=32)])
+
+def timed(f):
+    start = time.perf_counter(); out = f(); return out, time.perf_counter() - start
+
+def agreement(backbone, table):
+    "Cosine and top-10 neighbour overlap of the default path's features against exact fp32."
+    exact, _ = extract_features(table, Runner(backbone, precision='fp32', engine='torch'), cache=False, progress=False)
+    runner = Runner(backbone)
+    fast, _ = extract_features(table, runner, cache=False, progress=False)
+    cos = (exact * fast).sum(1) / np.linalg.norm(exact, axis=1) / np.linalg.norm(fast, axis=1)
+    e = exact / np.linalg.norm(exact, axis=1, keepdims=True); f = fast / np.linalg.norm(fast, axis=1, keepdims=True)
+    n = np.arange(len(e))
+    _, ie = search(e, e, 10, exclude=n); _, i_f = search(f, f, 10, exclude=n)
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ie, i_f)])
+    return dict(path=repr(runner), min_cosine=float(cos.min()), mean_cosine=float(cos.mean()), top10_overlap=float(overlap))
+
+def main():
+    parser = argparse.ArgumentParser(); parser.add_argument('--images', type=int, default=192); parser.add_argument('--rounds', type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count())
+    tmp = Path(tempfile.mkdtemp())
+    table = make_jpegs(tmp/'jpegs', args.images)
+    resnet = load_backbone('resnet50', weights='random')
+    fast_runner = Runner(resnet)
+    extract_features(table.iloc[:32], fast_runner, cache=False, progress=False)  # warm up (OpenVINO compiles once)
+    naive(table.iloc[:32], resnet)
+    rates = {'naive_fp32': [], 'default': []}
+    for _ in range(args.rounds):
+        _, t = timed(lambda: naive(table, resnet)); rates['naive_fp32'].append(len(table) / t)
+        _, t = timed(lambda: extract_features(table, fast_runner, cache=False, progress=False)); rates['default'].append(len(table) / t)
+    best = {k: max(v) for k, v in rates.items()}
+    # cached re-extraction
+    os.environ['IMGSIM_CACHE'] = str(tmp/'cache')
+    _, first = timed(lambda: extract_features(table, fast_runner, progress=False))
+    _, again = timed(lambda: extract_features(table, fast_runner, progress=False))
+    sample = sample_collection()
+    result = dict(
+        command='python benchmarks/extract_speed.py ' + ' '.join(sys.argv[1:]), date=time.strftime('%Y-%m-%d %H:%M'),
+        machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, bf16 units: {cpu_has_bf16()}",
+        torch=torch.__version__, images=len(table), image_size='500x375 JPEG', fast_path=repr(fast_runner),
+        images_per_second={k: round(v, 1) for k, v in best.items()}, all_rounds={k: [round(x, 1) for x in v] for k, v in rates.items()},
+        speedup=round(best['default'] / best['naive_fp32'], 2),
+        cached_over_first=round(again / first, 5), cached_seconds=round(again, 4), first_seconds=round(first, 2),
+        accuracy={'resnet50 (random weights)': agreement(resnet, sample), 'efficientnet_lite0 (ImageNet weights)': agreement(load_backbone('efficientnet_lite0'), sample)})
+    print(json.dumps(result, indent=2))
+    out = Path(__file__).parent/'results'; out.mkdir(exist_ok=True)
+    (out/'extract_speed.json').write_text(json.dumps(result, indent=2))
+
+if __name__ == '__main__': main()
