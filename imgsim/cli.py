@@ -111,11 +111,12 @@ def _parser()->argparse.ArgumentParser:
     train.add_argument('--out', type=Path, required=True, help="run directory to write")
     train.add_argument('--backbone', default='resnet50', choices=list(BACKBONES))
     train.add_argument('--weights', default='imagenet', help="'imagenet' or a state_dict file")
-    train.add_argument('--epochs', type=int, default=10)
+    train.add_argument('--epochs', type=int, default=TrainConfig.epochs)
     train.add_argument('--mode', default='light', choices=['light', 'full'], help="light: head only on cached features; full: end to end")
     train.add_argument('--mining', default='batch_hard', choices=['batch_hard', 'semi_hard'])
     train.add_argument('--margin', type=float, default=TrainConfig.margin, help="triplet margin (cosine)")
-    train.add_argument('--lr', type=float, default=TrainConfig.lr, help="learning rate")
+    train.add_argument('--lr', type=float, default=TrainConfig.lr, help="peak learning rate (cosine decay)")
+    train.add_argument('--patience', type=int, default=None, help="stop after this many epochs without a better validation Top-1 (default: run all epochs, keep the best)")
     train.add_argument('--device', default='auto')
     train.add_argument('--seed', type=int, default=0)
     return _more_commands(commands, parser)
@@ -146,7 +147,7 @@ def _train(a):
     if a.epochs < 1: raise ValueError("--epochs must be at least 1")
     table = load_collection(a.data)
     backbone = load_backbone(a.backbone, weights=a.weights)
-    config = TrainConfig(mode=a.mode, epochs=a.epochs, mining=a.mining, margin=a.margin, lr=a.lr, device=a.device, seed=a.seed)
+    config = TrainConfig(mode=a.mode, epochs=a.epochs, mining=a.mining, margin=a.margin, lr=a.lr, patience=a.patience, device=a.device, seed=a.seed)
     summary = train_run(table, a.out, backbone, config)
     return {k: summary[k] for k in ('backbone', 'images', 'labels', 'frozen_backbone', 'trained_head')} | {'run': str(a.out)}
 

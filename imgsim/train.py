@@ -16,13 +16,14 @@ from .data import PKSampler, ImageDataset, image_transform, train_transform
 from .model import EmbeddingHead, EmbeddingNet, load_backbone, resolve_device
 
 # %% auto #0
-__all__ = ['TripletLoss', 'TrainConfig', 'validation_top1', 'embedding_spread', 'TrainingCollapsed', 'TrainResult', 'train_head',
-           'plot_history', 'train_full', 'save_checkpoint', 'load_checkpoint']
+__all__ = ['TripletLoss', 'TrainConfig', 'validation_top1', 'embedding_spread', 'TrainingCollapsed', 'TrainResult',
+           'feature_standardization', 'fold_standardization', 'train_head', 'plot_history', 'train_full',
+           'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/02_train.ipynb #b4bee525
 class TripletLoss:
     "Triplet loss on cosine distance with online mining ('batch_hard' or 'semi_hard') inside a batch."
-    def __init__(self, margin:float=0.2, # required gap between positive and negative cosine similarity
+    def __init__(self, margin:float=0.3, # required gap between positive and negative cosine similarity
                  mining:str='batch_hard', # 'batch_hard' or 'semi_hard'
                 ):
         distance = CosineSimilarity()
@@ -45,15 +46,17 @@ class TripletLoss:
 class TrainConfig:
     "Everything that defines a training run."
     mode: str = 'light' # 'light': head only, on cached features; 'full': backbone + head on images
-    epochs: int = 10 # passes over the training set (at most; early stopping may end sooner)
+    epochs: int = 15 # passes over the training set (at most, when early stopping is on)
     p: int = 16 # labels per batch
     k: int = 4 # images per label per batch
-    margin: float = 0.2 # triplet margin, in cosine similarity
+    margin: float = 0.3 # triplet margin, in cosine similarity
     mining: str = 'batch_hard' # 'batch_hard' or 'semi_hard'
-    lr: float = 1e-3 # AdamW learning rate (the backbone gets lr / 10 in full mode)
-    weight_decay: float = 1e-4 # AdamW weight decay
+    lr: float = 3e-4 # AdamW peak learning rate (the backbone gets lr / 10 in full mode)
+    weight_decay: float = 0.05 # AdamW weight decay
+    schedule: str = 'cosine' # learning rate over the run: 'cosine' (decays to 0) or 'constant'
+    standardize: bool = True # light mode: train on standardised features (folded into the head afterwards)
     embedding_dim: int = 512 # size of the embedding
-    patience: int = 5 # epochs with a worse validation Top-1 than the best before stopping
+    patience: int | None = None # stop after this many epochs without a better validation Top-1; None: run all epochs
     seed: int = 0 # seeds sampling and initialisation
     unfreeze: str = 'all' # full mode: 'all' the backbone, or only its 'last' stage
     batches_per_epoch: int | None = None # default: about one pass over the data
@@ -62,7 +65,9 @@ class TrainConfig:
     def __post_init__(self):
         if self.mode not in ('light', 'full'): raise ValueError(f"mode must be 'light' or 'full', not {self.mode!r}")
         if self.unfreeze not in ('all', 'last'): raise ValueError(f"unfreeze must be 'all' or 'last', not {self.unfreeze!r}")
+        if self.schedule not in ('cosine', 'constant'): raise ValueError(f"schedule must be 'cosine' or 'constant', not {self.schedule!r}")
         if self.epochs < 1 or self.p < 2 or self.k < 2: raise ValueError("need epochs >= 1, p >= 2 and k >= 2")
+        if self.patience is not None and self.patience < 1: raise ValueError("patience must be None or >= 1")
 
 # %% ../nbs/02_train.ipynb #206c59c4
 @torch.no_grad()
@@ -106,12 +111,13 @@ def _fit(model:nn.Module, head:EmbeddingHead, embed_batch, embed_val, train_labe
     codes = torch.as_tensor(pd.factorize(np.asarray(train_labels))[0])
     sampler = PKSampler(codes.numpy(), config.p, config.k, config.batches_per_epoch, seed=config.seed)
     optimizer = torch.optim.AdamW(_param_groups(model, head, config), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _learning_rate_factor(config, config.epochs * len(sampler)))
     rows, best, best_state, start, stale = [], -1., None, time.perf_counter(), 0
     for epoch in range(1, config.epochs + 1):
         _train_mode(model); losses_, actives = [], []
         for batch in tqdm(sampler, desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not progress):
             loss, active = criterion(embed_batch(batch), codes[batch].to(_device(model)))
-            optimizer.zero_grad(); loss.backward(); optimizer.step()
+            optimizer.zero_grad(); loss.backward(); optimizer.step(); schedule.step()
             losses_.append(loss.item()); actives.append(active)
         model.eval(); val = embed_val()
         row = dict(epoch=epoch, loss=float(np.mean(losses_)), active=float(np.mean(actives)),
@@ -124,10 +130,15 @@ def _fit(model:nn.Module, head:EmbeddingHead, embed_batch, embed_val, train_labe
                                     "Try a lower learning rate, mining='semi_hard', or check that the labels are right.")
         if row['val_top1'] >= best: best, best_state, stale = row['val_top1'], copy.deepcopy(model.state_dict()), 0  # a tie goes to the later, more trained epoch
         else: stale += 1
-        if stale >= config.patience: break
+        if config.patience and stale >= config.patience: break
     model.load_state_dict(best_state)
     history = pd.DataFrame(rows)
     return TrainResult(head.eval(), history, config, int(history.epoch[history.val_top1 == best].iloc[-1]), time.perf_counter() - start)
+
+def _learning_rate_factor(config:TrainConfig, steps:int):
+    "Multiplier of the peak learning rate at each step: constant, or a cosine from 1 down to 0."
+    if config.schedule == 'constant': return lambda step: 1.
+    return lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
 
 def _device(model): return next(model.parameters()).device
 
@@ -141,6 +152,21 @@ def _param_groups(model, head, config):
     "The head at full learning rate, any trainable backbone parameters at a tenth."
     rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith('head.') and model is not head]
     return [{'params': list(head.parameters())}] + ([{'params': rest, 'lr': config.lr / 10}] if rest else [])
+
+# %% ../nbs/02_train.ipynb #62b0b060
+def feature_standardization(features:torch.Tensor, # (N, D) training features
+                           )->tuple[torch.Tensor, torch.Tensor]:
+    "Per-feature shift (the mean) and scale (1 / (standard deviation + median standard deviation))."
+    spread = features.std(0, correction=0)
+    return features.mean(0), 1 / (spread + spread.median() + 1e-6)
+
+@torch.no_grad()
+def fold_standardization(head:EmbeddingHead, shift:torch.Tensor, scale:torch.Tensor)->EmbeddingHead:
+    "Make `head(x)` compute what `head((x - shift) * scale)` did, by rewriting its first Linear layer."
+    linear = head.layers[0]
+    linear.weight.mul_(scale)
+    linear.bias.sub_(linear.weight @ shift)
+    return head
 
 # %% ../nbs/02_train.ipynb #030db1d4
 def train_head(features:np.ndarray, # cached backbone features of the training images
@@ -157,9 +183,13 @@ def train_head(features:np.ndarray, # cached backbone features of the training i
     device = resolve_device(config.device)
     head = EmbeddingHead(features.shape[1], config.embedding_dim).to(device)
     x, val_x = torch.as_tensor(features, dtype=torch.float32, device=device), torch.as_tensor(val_features, dtype=torch.float32, device=device)
+    shift, scale = feature_standardization(x) if config.standardize else (torch.zeros_like(x[0]), torch.ones_like(x[0]))
+    x, val_x = (x - shift) * scale, (val_x - shift) * scale
     def embed_val():
         with torch.no_grad(): return head(val_x)
-    return _fit(head, head, lambda batch: head(x[batch]), embed_val, labels, val_labels, config, progress)
+    result = _fit(head, head, lambda batch: head(x[batch]), embed_val, labels, val_labels, config, progress)
+    fold_standardization(result.head, shift, scale)
+    return result
 
 # %% ../nbs/02_train.ipynb #bc18612c
 def plot_history(history:pd.DataFrame, # `TrainResult.history`
