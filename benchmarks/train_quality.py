@@ -3,8 +3,8 @@
     python benchmarks/train_quality.py [--train 60000] [--test 10000] [--seeds 0 1 2] [--ablation]
 
 Protocol (image-held-out, the classes are the same in training and test): Fashion-MNIST's training
-set (or a stratified subset) trains the head (90%, the other 10% is the validation slice for early
-stopping) and is the gallery; its test set (or a stratified subset), never seen in training, gives
+set (or a stratified subset) trains the head (90%, the other 10% is the validation slice that picks the
+best epoch) and is the gallery; its test set (or a stratified subset), never seen in training, gives
 the queries. The target's protocol is "Top-1 on the test split": leave-one-out within the test images. Metrics are reported for test queries against the
 training gallery and leave-one-out within the test images, for the frozen backbone's own (L2-normalised)
 features and for the trained head, averaged over seeds. Speed: 10 epochs of light fine-tuning over the

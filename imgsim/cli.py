@@ -145,9 +145,9 @@ def _demo(a): run_demo(a.out, a.backbone, a.epochs, log=lambda m: print(m, file=
 
 def _train(a):
     if a.epochs < 1: raise ValueError("--epochs must be at least 1")
+    config = TrainConfig(mode=a.mode, epochs=a.epochs, mining=a.mining, margin=a.margin, lr=a.lr, patience=a.patience, device=a.device, seed=a.seed)
     table = load_collection(a.data)
     backbone = load_backbone(a.backbone, weights=a.weights)
-    config = TrainConfig(mode=a.mode, epochs=a.epochs, mining=a.mining, margin=a.margin, lr=a.lr, patience=a.patience, device=a.device, seed=a.seed)
     summary = train_run(table, a.out, backbone, config)
     return {k: summary[k] for k in ('backbone', 'images', 'labels', 'frozen_backbone', 'trained_head')} | {'run': str(a.out)}
 

@@ -183,7 +183,7 @@ def train_head(features:np.ndarray, # cached backbone features of the training i
     device = resolve_device(config.device)
     head = EmbeddingHead(features.shape[1], config.embedding_dim).to(device)
     x, val_x = torch.as_tensor(features, dtype=torch.float32, device=device), torch.as_tensor(val_features, dtype=torch.float32, device=device)
-    shift, scale = feature_standardization(x) if config.standardize else (torch.zeros_like(x[0]), torch.ones_like(x[0]))
+    shift, scale = feature_standardization(x) if config.standardize else (torch.zeros(x.shape[1], device=device), torch.ones(x.shape[1], device=device))
     x, val_x = (x - shift) * scale, (val_x - shift) * scale
     def embed_val():
         with torch.no_grad(): return head(val_x)
