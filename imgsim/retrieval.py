@@ -23,7 +23,7 @@ def search(queries:np.ndarray, # (Q, D) query embeddings, L2-normalised
            gallery:np.ndarray, # (N, D) gallery embeddings, L2-normalised
            k:int=10, # results per query
            exclude:np.ndarray|None=None, # (Q,) gallery position to leave out per query (-1: none)
-           memory_mb:int=256, # bound on the score buffer
+           memory_mb:int=256, # bound on the score buffer (and on the gallery rows gathered for rescoring)
            device='cpu', # 'cpu', 'cuda' or 'auto'
            shortlist:str='auto', # 'bf16': shortlist in bfloat16, then rescore exactly; 'off': fp32 only; 'auto': bf16 where the hardware has it
           )->tuple[np.ndarray, np.ndarray]:
@@ -34,7 +34,7 @@ def search(queries:np.ndarray, # (Q, D) query embeddings, L2-normalised
     device = resolve_device(device)
     fast = shortlist == 'bf16' or (shortlist == 'auto' and (device.type == 'cuda' or cpu_has_bf16()))
     k = min(k, len(gallery) - (exclude is not None))
-    query_chunk = max(1, min(len(queries), 4096))
+    query_chunk = max(1, min(len(queries), 4096, memory_mb * 2**20 // (4 * (k + 32) * queries.shape[1])))  # the shortlist's gallery rows fit too
     gallery_chunk = max(k, memory_mb * 2**20 // (4 * query_chunk))
     scores, positions = [], []
     for q0 in range(0, len(queries), query_chunk):
