@@ -28,7 +28,7 @@ def make_run(folder:Path, backbone_name:str, n:int=10_000):
     import torch
     from imgsim.data import sample_collection, split_by_image
     from imgsim.model import load_backbone, extract_features
-    from imgsim.retrieval import save_run
+    from imgsim.run import save_run
     from imgsim.train import train_head, TrainConfig
     sample = sample_collection()
     backbone = load_backbone(backbone_name, weights='imagenet' if backbone_name == 'efficientnet_lite0' else None)
@@ -38,7 +38,7 @@ def make_run(folder:Path, backbone_name:str, n:int=10_000):
     rng = np.random.default_rng(0)
     embeddings = rng.standard_normal((n, 512)).astype(np.float32); embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
     rows = np.arange(n) % len(sample)
-    gallery = sample.iloc[rows].reset_index(drop=True).assign(id=np.arange(n))
+    gallery = sample.iloc[rows].reset_index(drop=True)  # the store allocates ids 0..n-1
     save_run(folder, result, backbone, embeddings, gallery)
     return folder
 

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 warnings.simplefilter('ignore')
 from imgsim.data import sample_collection, load_folder, cache_dir
 from imgsim.model import load_backbone, extract_features, Runner, cpu_has_bf16
-from imgsim.retrieval import search
+from imgsim.search import search
 
 def make_jpegs(folder: Path, n: int):
     "n photo-sized JPEGs (500x375, quality 90) made from upscaled sample images."

@@ -3,7 +3,7 @@
     python benchmarks/search_speed.py [--gallery 1000000] [--queries 1000] [--reference 100000] [--eval 60000]
 
 1. 1,000 queries against a 1,000,000 x 512 gallery (random unit vectors), exact cosine top-10 with
-   `imgsim.retrieval.search` (default: bf16 shortlist + exact fp32 rescoring): time and peak memory
+   `imgsim.search.search` (default: bf16 shortlist + exact fp32 rescoring): time and peak memory
    above the gallery itself.
 2. At 100,000 x 512: the seed's reference, scikit-learn's `cosine_similarity` + `argsort`, against
    `search` (default, and fp32-only `shortlist='off'`), in the same process, as ratios; the results
@@ -28,7 +28,7 @@ def unit_vectors(n, d, seed):
 def peak_mb(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 def part_large(n, q):
-    from imgsim.retrieval import search
+    from imgsim.search import search
     gallery, queries = unit_vectors(n, 512, 0), unit_vectors(q, 512, 1)
     before = peak_mb(); start = time.perf_counter()
     scores, idx = search(queries, gallery, k=10)
@@ -37,7 +37,7 @@ def part_large(n, q):
 
 def part_reference(n, q):
     from sklearn.metrics.pairwise import cosine_similarity
-    from imgsim.retrieval import search
+    from imgsim.search import search
     gallery, queries = unit_vectors(n, 512, 2), unit_vectors(q, 512, 3)
     cosine_similarity(queries[:10], gallery[:1000]); search(queries[:10], gallery[:1000])  # warm up both (thread pools)
     ref, ours = [], []

@@ -13,7 +13,7 @@ import numpy as np, torch, torch.nn.functional as F
 from sklearn.metrics.pairwise import cosine_similarity
 from imgsim.model import EmbeddingHead, Runner, load_backbone, cpu_has_bf16, _has_openvino
 from imgsim.train import embedding_spread, feature_standardization, fold_standardization
-from imgsim.retrieval import search
+from imgsim.search import search
 
 def head_norm(seed):  # 01_model: the head's output has unit length (test_close, eps 1e-5)
     torch.manual_seed(seed)
@@ -52,7 +52,7 @@ def standardization(seed):  # 02_train: standardisation (eps 1e-3) and folding (
             out[name] = (fold_standardization(h, shift.to(dtype), scale.to(dtype))(raw.to(dtype)) - expected).abs().max().item()
     return out
 
-def exact_search(seed):  # 03_retrieval: search equals cosine_similarity + argsort (positions exact, scores eps 1e-5)
+def exact_search(seed):  # 03_search: search equals cosine_similarity + argsort (positions exact, scores eps 1e-5)
     rng = np.random.default_rng(seed)
     gallery = F.normalize(torch.from_numpy(rng.standard_normal((5000, 64), dtype=np.float32)), dim=1).numpy()
     queries = F.normalize(torch.from_numpy(rng.standard_normal((37, 64), dtype=np.float32)), dim=1).numpy()

@@ -7,11 +7,10 @@ from __future__ import annotations
 import math
 import numpy as np, pandas as pd
 import torch
-from .data import open_image, load_collection
-from .retrieval import Run
+from .data import open_image
 
 # %% auto #0
-__all__ = ['retrieval_metrics', 'evaluate_run', 'plot_retrievals', 'retrieval_examples']
+__all__ = ['retrieval_metrics', 'plot_retrievals']
 
 # %% ../nbs/04_evaluation.ipynb #5314b94e
 @torch.no_grad()
@@ -60,21 +59,6 @@ def retrieval_metrics(queries:np.ndarray, # (Q, D) L2-normalised query embedding
     return {f"top{k}": totals[k] / n for k in ks} | {'map_at_r': totals['ap'] / n, 'r_precision': totals['rp'] / n,
             'queries': n, 'unanswerable': len(queries) - n}
 
-# %% ../nbs/04_evaluation.ipynb #fecb0441
-def evaluate_run(run:Run, # a loaded run
-                 queries=None, # None: leave-one-out over the gallery; else a collection table, folder or manifest
-                 ks=(1, 5, 10), progress:bool=False,
-                )->dict:
-    "Retrieval metrics of a run's gallery, leave-one-out or against a query collection."
-    if queries is None: return retrieval_metrics(run.embeddings, run.table.label, ks=ks)
-    table = queries if isinstance(queries, pd.DataFrame) else load_collection(queries)
-    embeddings, table = run.embed_table(table, progress=progress)
-    if table.path.isin(run.table.path).any():  # queries that are gallery images: search without themselves
-        keep = ~run.table.path.isin(table.path).to_numpy()
-        if not keep.any(): return retrieval_metrics(embeddings, table.label, ks=ks)
-        return retrieval_metrics(embeddings, table.label, run.embeddings[keep], run.table.label[keep], ks=ks)
-    return retrieval_metrics(embeddings, table.label, run.embeddings, run.table.label, ks=ks)
-
 # %% ../nbs/04_evaluation.ipynb #e6e9c2c9
 def plot_retrievals(queries:pd.DataFrame, # query rows (path, label)
                     results:list, # per query, a results table (path, label, score), best first
@@ -99,10 +83,3 @@ def _show(axis, path, title, colour, size):
     axis.imshow(open_image(path).resize((size, size))); axis.set_xticks([]); axis.set_yticks([])
     axis.set_title(title, fontsize=8, color=colour if colour != 'black' else 'black')
     for spine in axis.spines.values(): spine.set_edgecolor(colour); spine.set_linewidth(4 if colour != 'black' else 1)
-
-# %% ../nbs/04_evaluation.ipynb #a7533600
-def retrieval_examples(run:Run, n:int=8, k:int=5, seed:int=0)->tuple[pd.DataFrame, list]:
-    "Up to `n` gallery images (one per label) and their top-k among the other gallery images."
-    picks = run.table.sample(frac=1, random_state=seed).groupby('label', sort=True).head(1).head(n)
-    positions = run.table.index.get_indexer(picks.index)
-    return picks, run.search_embeddings(run.embeddings[positions], k, exclude=positions)

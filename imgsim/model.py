@@ -11,13 +11,14 @@ from typing import Callable
 import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.utils.data import DataLoader
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .data import ImageError, ImageDataset, cache_dir, image_transform, IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
 __all__ = ['BACKBONES', 'CHUNK_ROWS', 'BackboneSpec', 'register_backbone', 'WeightsUnavailable', 'resnet50_weights_file',
-           'load_backbone', 'EmbeddingHead', 'EmbeddingNet', 'cpu_has_bf16', 'resolve_device', 'Runner',
-           'feature_cache_key', 'extract_features', 'embed_images']
+           'load_backbone', 'EmbeddingHead', 'embed_features', 'EmbeddingNet', 'cpu_has_bf16', 'resolve_device',
+           'Runner', 'feature_cache_key', 'extract_features', 'embed_images']
 
 # %% ../nbs/01_model.ipynb #5d07167c
 @dataclass
@@ -128,6 +129,18 @@ class EmbeddingHead(nn.Module):
         self.in_dim, self.out_dim = in_dim, out_dim
     def forward(self, x): return F.normalize(self.layers(x), dim=1)
 
+# %% ../nbs/01_model.ipynb #7e1d0a02
+@torch.no_grad()
+def embed_features(head:EmbeddingHead, # a trained head
+                   features:np.ndarray, # (N, feature_dim) backbone features
+                   chunk:int=65_536, # rows per forward pass (bounds memory)
+                  )->np.ndarray:
+    "Embeddings (N, out_dim) float32 of backbone features, computed on the head's device."
+    head.eval(); device = next(head.parameters()).device
+    parts = [head(torch.as_tensor(features[i:i + chunk], dtype=torch.float32, device=device)).cpu().numpy()
+             for i in range(0, len(features), chunk)]
+    return np.concatenate(parts) if parts else np.zeros((0, head.out_dim), np.float32)
+
 # %% ../nbs/01_model.ipynb #1404d8e7
 class EmbeddingNet(nn.Module):
     "Backbone + head: images to embeddings."
@@ -170,14 +183,19 @@ class Runner:
     def __repr__(self): return f"Runner({self.backbone.spec.name}, {self.engine} {self.precision} on {self.device})"
 
 # %% ../nbs/01_model.ipynb #0792ab4e
+@patch
 @torch.inference_mode()
 def _run_torch(self:Runner, images:torch.Tensor)->np.ndarray:
+    "Features of a batch in PyTorch, with autocast for reduced precision."
+
     fast = self.precision != 'fp32'
     images = images.to(self.device, non_blocking=True, memory_format=torch.channels_last if fast else torch.contiguous_format)
     with torch.autocast(self.device.type, dtype=torch.bfloat16 if self.precision == 'bf16' else torch.float16, enabled=fast):
         return self._compiled(images).float().cpu().numpy()
 
+@patch
 def _run_openvino(self:Runner, images:torch.Tensor)->np.ndarray:
+    "Features of a batch in OpenVINO, converting the network on first use."
     if self._compiled is None:
         import openvino as ov
         size = self.backbone.spec.image_size
@@ -188,10 +206,10 @@ def _run_openvino(self:Runner, images:torch.Tensor)->np.ndarray:
         self._compiled = ov.Core().compile_model(model, 'CPU', hints)
     return np.asarray(self._compiled(images.numpy())[0], dtype=np.float32)
 
-def _runner_call(self:Runner, images:torch.Tensor)->np.ndarray:
+@patch
+def __call__(self:Runner, images:torch.Tensor)->np.ndarray:
     "Features of a batch of preprocessed images, as float32 numpy."
-    return (_run_openvino if self.engine == 'openvino' else _run_torch)(self, images)
-Runner.__call__ = _runner_call
+    return self._run_openvino(images) if self.engine == 'openvino' else self._run_torch(images)
 
 # %% ../nbs/01_model.ipynb #ccea251f
 def feature_cache_key(table:pd.DataFrame, backbone:nn.Module, numerics:str)->str:
@@ -263,7 +281,6 @@ def _drop_failed(features, table, errors, strict):
     return features[keep], table[keep].reset_index(drop=True)
 
 # %% ../nbs/01_model.ipynb #03e7dd9d
-@torch.no_grad()
 def embed_images(images:list, # PIL images (RGB)
                  runner:Runner, # the backbone, ready to run
                  head:EmbeddingHead|None=None, # trained head; None returns the backbone features
@@ -271,5 +288,4 @@ def embed_images(images:list, # PIL images (RGB)
     "Embeddings (float32, one row per image) of PIL images."
     transform = runner.backbone.spec.transform()
     features = runner(torch.stack([transform(image) for image in images]))
-    if head is None: return features
-    return head.eval()(torch.from_numpy(features)).numpy()
+    return features if head is None else embed_features(head, features)

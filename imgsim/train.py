@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_train.ipynb #a652a35f
 from __future__ import annotations
-import copy, json, math, sys, time
+import copy, math, sys, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -17,8 +17,7 @@ from .model import EmbeddingHead, EmbeddingNet, load_backbone, resolve_device
 
 # %% auto #0
 __all__ = ['TripletLoss', 'TrainConfig', 'validation_top1', 'embedding_spread', 'TrainingCollapsed', 'TrainResult',
-           'feature_standardization', 'fold_standardization', 'train_head', 'plot_history', 'train_full',
-           'save_checkpoint', 'load_checkpoint']
+           'feature_standardization', 'fold_standardization', 'train_head', 'plot_history', 'train_full']
 
 # %% ../nbs/02_train.ipynb #b4bee525
 class TripletLoss:
@@ -242,37 +241,3 @@ def train_full(train:pd.DataFrame, # training collection table
     result = _fit(net, net.head, lambda batch: net(_load_images(train.iloc[batch], augment, device)), embed_val, train.label, val.label, config, progress)
     result.backbone = net.backbone.eval().requires_grad_(False)
     return result
-
-# %% ../nbs/02_train.ipynb #dc9a8452
-def save_checkpoint(result:TrainResult, # from `train_head` or `train_full`
-                    path, # file to write (.safetensors)
-                    backbone:nn.Module, # the backbone the features came from
-                    extra:dict|None=None, # more metadata to store (e.g. evaluation metrics)
-                   )->Path:
-    "Write the trained model and everything needed to rebuild it as one safetensors file."
-    from safetensors.torch import save_file
-    spec = backbone.spec
-    tensors = {f"head.{k}": v.detach().cpu().contiguous() for k, v in result.head.state_dict().items()}
-    if result.backbone is not None: tensors |= {f"backbone.{k}": v.detach().cpu().contiguous() for k, v in result.backbone.state_dict().items()}
-    meta = dict(format='imgsim-checkpoint-1', backbone=spec.name, backbone_weights=backbone.weights, feature_dim=spec.feature_dim,
-                embedding_dim=result.head.out_dim, image_size=spec.image_size, resize=spec.resize, mean=list(spec.mean), std=list(spec.std),
-                config=asdict(result.config), metrics=result.metrics, history=result.history.to_dict('list'), **(extra or {}))
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata={'imgsim': json.dumps(meta)})
-    return path
-
-# %% ../nbs/02_train.ipynb #4f918ea8
-def load_checkpoint(path)->tuple[EmbeddingHead, dict, dict|None]:
-    "The head (evaluation mode), the metadata, and the fine-tuned backbone state_dict (or None) from a checkpoint."
-    from safetensors import safe_open
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        with safe_open(str(path), framework='pt') as f:
-            meta = json.loads((f.metadata() or {})['imgsim'])
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (KeyError, ValueError, OSError, Exception) as e: raise ValueError(f"{path} is not an imgsim checkpoint ({type(e).__name__}: {e})") from None
-    head = EmbeddingHead(meta['feature_dim'], meta['embedding_dim'])
-    head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith('head.')})
-    backbone = {k[9:]: v for k, v in tensors.items() if k.startswith('backbone.')} or None
-    return head.eval(), meta, backbone
