@@ -4,14 +4,17 @@
 
 # %% ../nbs/08_api.ipynb #a8020656
 from __future__ import annotations
-import importlib.resources, mimetypes, secrets, time
+import asyncio, importlib.resources, logging, mimetypes, secrets, time, uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 import numpy as np, pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Path as PathParameter
+from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 import imgsim
@@ -20,10 +23,11 @@ from .run import RunError
 from .service import Service, ServiceConfig, ServiceError
 
 # %% auto #0
-__all__ = ['api_key_header', 'router', 'app', 'LimitUploads', 'StartupError', 'OneLineStartupErrors', 'Hit', 'SearchResponse',
-           'FileResults', 'BatchSearchResponse', 'Problem', 'GalleryImage', 'GalleryAdded', 'GalleryRemoved', 'Health',
-           'to_models', 'write_access', 'read_access', 'service', 'search_upload', 'search_uploads',
-           'search_gallery_image', 'gallery_image', 'add_images', 'remove_image', 'health', 'index_page', 'create_app']
+__all__ = ['api_key_header', 'WRITES_CLOSED', 'router', 'log', 'app', 'LimitUploads', 'ReadTimeout', 'StartupError',
+           'OneLineStartupErrors', 'Hit', 'SearchResponse', 'FileResults', 'BatchSearchResponse', 'Problem',
+           'GalleryImage', 'GalleryAdded', 'GalleryRemoved', 'Health', 'to_models', 'write_access', 'read_access',
+           'service', 'search_upload', 'search_uploads', 'search_gallery_image', 'gallery_image', 'add_images',
+           'remove_image', 'health', 'index_page', 'create_app', 'serve']
 
 # %% ../nbs/08_api.ipynb #3bc85c0b
 class LimitUploads:
@@ -42,6 +46,18 @@ class LimitUploads:
             if seen > self.max_bytes: raise HTTPException(413, detail)
             return message
         await self.app(scope, counting, send)
+
+# %% ../nbs/08_api.ipynb #f40cc067
+class ReadTimeout:
+    "ASGI middleware: answer 408 when a piece of the request body takes over `seconds` to arrive."
+    def __init__(self, app, seconds:float): self.app, self.seconds = app, seconds
+
+    async def __call__(self, scope, receive, send):
+        if scope['type'] != 'http': return await self.app(scope, receive, send)
+        async def timed():
+            try: return await asyncio.wait_for(receive(), self.seconds)
+            except asyncio.TimeoutError: raise HTTPException(408, f"the request body arrived too slowly (over {self.seconds:g} s)") from None
+        await self.app(scope, timed, send)
 
 # %% ../nbs/08_api.ipynb #1ee0a00b
 class StartupError(RuntimeError):
@@ -68,8 +84,9 @@ class OneLineStartupErrors:
 class Hit(BaseModel):
     "One search result."
     rank:int = Field(description="1 for the most similar image")
-    id:int = Field(description="gallery id; the image is at /images/{id}")
-    path:str = Field(description="the image's file on the server")
+    id:int = Field(description="gallery id")
+    url:str = Field(description="the image on this service: /images/{id}")
+    filename:str = Field(description="the image file's name, without its folder")
     label:str
     score:float = Field(description="cosine similarity, -1 to 1")
     extra:dict[str, Any] = Field(default_factory=dict, description="the gallery table's other columns")
@@ -100,13 +117,15 @@ class Problem(BaseModel):
 class GalleryImage(BaseModel):
     "A row of the gallery table."
     id:int
-    path:str
+    url:str = Field(description="the image on this service: /images/{id}")
+    filename:str = Field(description="the image file's name, without its folder")
     label:str
+    duplicate:bool = Field(False, description="its bytes were already in the gallery, under this id")
     extra:dict[str, Any] = Field(default_factory=dict, description="the gallery table's other columns")
 
 class GalleryAdded(BaseModel):
     "Images added to the gallery."
-    added:list[GalleryImage] = Field(description="the new gallery rows")
+    added:list[GalleryImage] = Field(description="a row per file, in order: new, or the one it duplicates")
     gallery_size:int
 
 class GalleryRemoved(BaseModel):
@@ -121,8 +140,9 @@ class Health(BaseModel):
     backbone:str
     device:str
     engine:str = Field(description="what runs the backbone, and in what precision")
-    run:str
+    run:str = Field(description="the run directory's name")
     max_batch:int
+    writes:str = Field(description="'key' (writes need the API key), 'open' (anyone may write) or 'closed'")
 
 # %% ../nbs/08_api.ipynb #27f8301d
 def _plain(value):
@@ -134,29 +154,38 @@ def _plain(value):
 def to_models(frame:pd.DataFrame, # gallery rows, e.g. from `Run.search_embeddings`
               model=Hit, # `Hit` or `GalleryImage`
              )->list:
-    "Table rows as response models, the columns the model lacks under `extra`."
-    fields = [f for f in model.model_fields if f != 'extra']
+    "Table rows as response models: the image's URL and file name, no server path; other columns under `extra`."
+    frame = frame.assign(label=frame.label.astype(str), url=[f"/images/{i}" for i in frame.id],
+                         filename=[Path(p).name for p in frame.path]).drop(columns=['path', 'sha256'], errors='ignore')
+    fields = [f for f in model.model_fields if f != 'extra' and f in frame]
     return [model(**{f: r[f] for f in fields}, extra={c: _plain(v) for c, v in r.items() if c not in fields})
-            for r in frame.assign(label=frame.label.astype(str)).to_dict('records')]
+            for r in frame.to_dict('records')]
 
 # %% ../nbs/08_api.ipynb #b17a012a
 api_key_header = APIKeyHeader(name='X-API-Key', auto_error=False, description="the service's API key, if it has one")
 
-def _check_key(request:Request, key:str|None, needed:bool):
-    expected = request.app.state.config.api_key
+WRITES_CLOSED = ("writes are closed: set IMGSIM_API_KEY and send it in the X-API-Key header "
+                 "(or set IMGSIM_OPEN_WRITES=1 to let anyone add and delete)")
+
+def _check_key(request:Request, key:str|None, needed:bool, write:bool=False):
+    config = request.app.state.config
+    expected = config.api_key
+    if write and not expected and not config.open_writes: raise HTTPException(403, WRITES_CLOSED)
     if not needed or not expected: return
     if not key: raise HTTPException(401, "this endpoint needs the API key, in the X-API-Key header", headers={'WWW-Authenticate': 'X-API-Key'})
     if not secrets.compare_digest(key.encode(), expected.encode()): raise HTTPException(403, "wrong API key")
 
-def write_access(request:Request, key:str|None=Depends(api_key_header)): _check_key(request, key, True)
+def write_access(request:Request, key:str|None=Depends(api_key_header)): _check_key(request, key, True, write=True)
 def read_access(request:Request, key:str|None=Depends(api_key_header)): _check_key(request, key, request.app.state.config.search_requires_key)
 def service(request:Request)->Service: return request.app.state.service
 
 # %% ../nbs/08_api.ipynb #25eb95ee
 router = APIRouter()
 _K = Annotated[int, Query(ge=1, le=100, description="how many results")]
-_ERRORS = {s: {'model': Problem, 'description': d} for s, d in [(400, "empty file"), (413, "upload too large"), (415, "not an accepted image format"),
-          (401, "API key needed"), (403, "wrong API key")]}
+_ID = Annotated[str, PathParameter(pattern=r'^[0-9]{1,16}$', description="a gallery id: digits only")]
+_ERRORS = {s: {'model': Problem, 'description': d} for s, d in [
+    (400, "empty file"), (413, "upload too large"), (415, "not an accepted image format"), (422, "an image that cannot be used"),
+    (401, "API key needed"), (403, "wrong API key, or writes closed"), (503, "the run cannot be written")]}
 def _ms(start:float)->float: return round((time.perf_counter() - start) * 1000, 2)
 
 @router.post('/search', response_model=SearchResponse, tags=['search'], responses=_ERRORS)
@@ -183,50 +212,60 @@ async def search_uploads(files:list[UploadFile]=File(description="the query imag
 
 # %% ../nbs/08_api.ipynb #92d4b26a
 @router.get('/search/{image_id}', response_model=SearchResponse, tags=['search'], responses={404: {'model': Problem}})
-async def search_gallery_image(image_id:int, k:_K=10, svc:Service=Depends(service), _=Depends(read_access)):
+async def search_gallery_image(image_id:_ID, k:_K=10, svc:Service=Depends(service), _=Depends(read_access)):
     "The gallery images most similar to gallery image `image_id`, from its stored embedding, leaving itself out."
     start = time.perf_counter()
-    hits = await run_in_threadpool(svc.neighbours, image_id, k)
+    hits = await run_in_threadpool(svc.neighbours, int(image_id), k)
     return SearchResponse(results=to_models(hits), backbone=svc.run.backbone_name, took_ms=_ms(start))
 
 @router.get('/images/{image_id}', response_class=FileResponse, tags=['gallery'], responses={404: {'model': Problem}})
-def gallery_image(image_id:int, svc:Service=Depends(service), _=Depends(read_access)):
+def gallery_image(image_id:_ID, svc:Service=Depends(service), _=Depends(read_access)):
     "A gallery image's file, found by its id in the gallery table."
-    path = svc.image_file(image_id)
+    path = svc.image_file(int(image_id))
     return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0] or 'application/octet-stream')
 
 # %% ../nbs/08_api.ipynb #f8dbef50
-@router.post('/gallery', status_code=201, response_model=GalleryAdded, tags=['gallery'], responses=_ERRORS)
-async def add_images(files:list[UploadFile]|None=File(None, description="images to add"), file:UploadFile|None=File(None, description="or one image"),
-                     label:str=Form('', max_length=200, description="the label of the images"), svc:Service=Depends(service), _=Depends(write_access)):
-    "Add images to the gallery; they are searchable as soon as this returns, and saved."
+@router.post('/gallery', status_code=201, response_model=GalleryAdded, tags=['gallery'],
+             responses={200: {'model': GalleryAdded, 'description': "all the images were already in the gallery"}, **_ERRORS})
+async def add_images(response:Response, files:list[UploadFile]|None=File(None, description="images to add"),
+                     file:UploadFile|None=File(None, description="or one image"),
+                     label:str=Form('', max_length=200, description="the label of the images"),
+                     allow_duplicates:bool=Form(False, description="add images the gallery already has"),
+                     svc:Service=Depends(service), _=Depends(write_access)):
+    "Add images to the gallery (201; 200 when all were there already); searchable as soon as this returns, and saved."
     files = (files or []) + ([file] if file else [])
     if not files: raise ServiceError(422, "no image: send the images in the multipart field `files` (or one in `file`)")
     _too_many(files, svc.config.max_files)
     uploads = [(await f.read(), f.filename or 'file') for f in files]
-    rows = await run_in_threadpool(svc.add, uploads, label)
+    rows = await run_in_threadpool(svc.add, uploads, label, allow_duplicates)
+    if rows.duplicate.all(): response.status_code = 200
     return GalleryAdded(added=to_models(rows, GalleryImage), gallery_size=len(svc.run))
 
 @router.delete('/gallery/{image_id}', response_model=GalleryRemoved, tags=['gallery'], responses={404: {'model': Problem}, **_ERRORS})
-async def remove_image(image_id:int, svc:Service=Depends(service), _=Depends(write_access)):
+async def remove_image(image_id:_ID, svc:Service=Depends(service), _=Depends(write_access)):
     "Remove an image from the gallery (and its file, if it was uploaded here)."
-    return GalleryRemoved(removed=image_id, gallery_size=await run_in_threadpool(svc.remove, image_id))
+    return GalleryRemoved(removed=int(image_id), gallery_size=await run_in_threadpool(svc.remove, int(image_id)))
 
 # %% ../nbs/08_api.ipynb #96eb0333
 @router.get('/health', response_model=Health, tags=['service'])
-def health(svc:Service=Depends(service)):
-    "Status, gallery size, backbone and device."
-    return Health(**svc.health())
+def health(request:Request, svc:Service=Depends(service)):
+    "Status, gallery size, backbone, device, and whether writes are open."
+    config = request.app.state.config
+    return Health(**svc.health(), writes='key' if config.api_key else 'open' if config.open_writes else 'closed')
 
 @router.get('/', response_class=HTMLResponse, include_in_schema=False)
 def index_page(): return (importlib.resources.files('imgsim')/'static'/'index.html').read_text()
 
 # %% ../nbs/08_api.ipynb #688abc5a
+log = logging.getLogger('imgsim.api')
+
 @asynccontextmanager
 async def _lifespan(app:FastAPI):
     config = app.state.config
     try: app.state.service = await run_in_threadpool(Service, config)
     except (RunError, WeightsUnavailable, OSError) as e: raise StartupError(f"cannot start: {' '.join(str(e).split())}") from None
+    if config.open_writes and not config.api_key:
+        log.warning("imgsim: writes are OPEN: anyone who can reach this service can add and delete images (IMGSIM_OPEN_WRITES)")
     yield
     app.state.service.close()
 
@@ -236,15 +275,38 @@ def create_app(run_dir=None, # the run directory to serve (default: `$IMGSIM_RUN
               )->FastAPI:
     "The imgsim web service for a run directory, which is loaded at startup."
     config = ServiceConfig(run_dir, api_key, **settings)
-    app = FastAPI(title='imgsim', version=imgsim.__version__, lifespan=_lifespan,
-                  description="Image similarity search: upload an image, get the most similar images of the gallery.")
+    app = FastAPIOffline(title='imgsim', version=imgsim.__version__, lifespan=_lifespan,
+                         description="Image similarity search: upload an image, get the most similar images of the gallery.")
     app.state.config = config
-    app.add_middleware(LimitUploads, max_bytes=int(config.max_upload_mb * 2**20)); app.add_middleware(OneLineStartupErrors)
+    app.add_middleware(LimitUploads, max_bytes=int(config.max_upload_mb * 2**20))
+    app.add_middleware(ReadTimeout, seconds=config.read_timeout); app.add_middleware(OneLineStartupErrors)
     app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(Exception, _unexpected)
     app.include_router(router)
     return app
 
+# %% ../nbs/08_api.ipynb #1a2d9816
 async def _service_error(request:Request, error:ServiceError)->JSONResponse:
     return JSONResponse({'detail': error.detail}, error.status)
 
+async def _invalid_request(request:Request, error:RequestValidationError)->JSONResponse:
+    "FastAPI's 422, without the `input` (which for an upload is the file's bytes)."
+    return JSONResponse({'detail': [{k: e[k] for k in ('type', 'loc', 'msg') if k in e} for e in error.errors()]}, 422)
+
+async def _unexpected(request:Request, error:Exception)->JSONResponse:
+    request_id = uuid.uuid4().hex[:12]
+    log.error("imgsim: request %s (%s %s) failed", request_id, request.method, request.url.path, exc_info=error)
+    return JSONResponse({'detail': f"internal error (request id {request_id}); the server log has the details"}, 500)
+
 app = create_app()
+
+# %% ../nbs/08_api.ipynb #eb47b133
+def serve(run_dir=None, # the run directory to serve
+          host:str='127.0.0.1', port:int=8000,
+          limit_concurrency:int=200, # connections at once; more get 503
+          **settings, # `ServiceConfig` fields
+         ):
+    "Serve a run over HTTP with uvicorn, with bounded connections and keep-alive."
+    import uvicorn
+    uvicorn.run(create_app(run_dir, **settings), host=host, port=port, limit_concurrency=limit_concurrency, timeout_keep_alive=5)

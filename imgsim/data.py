@@ -14,11 +14,11 @@ from torch.utils.data import Dataset, Sampler
 from torchvision.transforms import v2 as T
 
 # %% auto #0
-__all__ = ['MAX_IMAGE_PIXELS', 'IMAGE_EXTENSIONS', 'FASHION_MNIST_DIR', 'FASHION_MNIST_CLASSES', 'SAMPLE_FILE', 'IMAGENET_MEAN',
-           'IMAGENET_STD', 'ImageError', 'to_rgb', 'open_image', 'image_problem', 'check_images', 'load_folder',
-           'load_manifest', 'load_collection', 'cache_dir', 'read_idx', 'load_fashion_mnist', 'write_image_folder',
-           'sample_collection', 'image_transform', 'train_transform', 'ImageDataset', 'split_by_image',
-           'split_by_class', 'PKSampler']
+__all__ = ['MAX_IMAGE_PIXELS', 'MAX_ASPECT_RATIO', 'IMAGE_EXTENSIONS', 'FASHION_MNIST_DIR', 'FASHION_MNIST_CLASSES',
+           'SAMPLE_FILE', 'IMAGENET_MEAN', 'IMAGENET_STD', 'ImageError', 'eight_bit', 'to_rgb', 'size_problem',
+           'open_image', 'image_problem', 'check_images', 'load_folder', 'load_manifest', 'load_collection',
+           'cache_dir', 'read_idx', 'load_fashion_mnist', 'write_image_folder', 'sample_collection', 'image_transform',
+           'train_transform', 'ImageDataset', 'split_by_image', 'split_by_class', 'PKSampler']
 
 # %% ../nbs/00_data.ipynb #c82535c7
 class ImageError(ValueError):
@@ -28,21 +28,43 @@ class ImageError(ValueError):
         self.path, self.reason = str(path), reason
 
 # %% ../nbs/00_data.ipynb #bb1cc0fd
+def eight_bit(image:Image.Image)->Image.Image:
+    "16-bit, 32-bit and float grayscale scaled down to 8 bits (not clipped); other modes unchanged."
+    if image.mode.startswith('I;16'):  # the common deep format: a shift, in place, 2 bytes a pixel
+        pixels = np.array(image, dtype=np.uint16); np.right_shift(pixels, 8, out=pixels)
+        return Image.fromarray(pixels.astype(np.uint8))
+    if image.mode not in ('I', 'F'): return image
+    pixels = np.asarray(image, dtype=np.float32)
+    top = 65535. if pixels.max() > 255 else 255.
+    return Image.fromarray(np.clip(pixels * (255 / top), 0, 255).astype(np.uint8))
+
 def to_rgb(image:Image.Image)->Image.Image:
     "Convert any Pillow mode (grayscale, palette, alpha, 16-bit, float, CMYK) to 8-bit RGB."
-    if image.mode in ('I', 'I;16', 'I;16L', 'I;16B', 'I;16N', 'F'):
-        a = np.asarray(image, dtype=np.float64)
-        top = 65535. if image.mode.startswith('I;16') or a.max() > 255 else 255.
-        image = Image.fromarray(np.clip(a / top * 255, 0, 255).astype(np.uint8))
+    image = eight_bit(image)
     if image.mode == 'P' or image.mode in ('LA', 'PA', 'RGBA') or 'transparency' in image.info:
         image = image.convert('RGBA')
         background = Image.new('RGBA', image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image)
     return image.convert('RGB')
 
-# %% ../nbs/00_data.ipynb #7e4d830c
-MAX_IMAGE_PIXELS = 64_000_000  # about 8000 x 8000; larger images are refused before decoding
+# %% ../nbs/00_data.ipynb #82e881db
+MAX_IMAGE_PIXELS = 64_000_000 # about 8000 x 8000; larger images are refused before decoding
+MAX_ASPECT_RATIO = 100 # longer side / shorter side; more is refused before decoding
 
+def size_problem(image:Image.Image, max_pixels:int=MAX_IMAGE_PIXELS)->str|None:
+    "Why an opened image's size (read from its header) is unusable, or None."
+    width, height = image.size
+    if width * height > max_pixels: return f"image is {width}x{height} pixels, over the limit of {max_pixels:,}"
+    if max(width, height) > MAX_ASPECT_RATIO * max(min(width, height), 1):
+        return f"image is {width}x{height} pixels, an aspect ratio over {MAX_ASPECT_RATIO}:1"
+
+# %% ../nbs/00_data.ipynb #85177517
+def _reduced(image:Image.Image, target:int|None)->Image.Image:
+    "`image` shrunk by an integer factor (box filter) when its short side is over 4x `target`."
+    factor = min(image.size) // (2 * target) if target else 1
+    return image.reduce(factor) if factor >= 2 and image.mode in ('L', 'LA', 'RGB', 'RGBA', 'I', 'F') else image
+
+# %% ../nbs/00_data.ipynb #7e4d830c
 def open_image(source, # a path, the image's bytes, or a binary file object
                max_pixels:int=MAX_IMAGE_PIXELS, # refuse images with more pixels than this
                draft_size:int|None=None, # let JPEG decode at a reduced scale no smaller than this
@@ -54,11 +76,11 @@ def open_image(source, # a path, the image's bytes, or a binary file object
         source = BytesIO(source)
     try:
         with Image.open(source) as image:
-            if image.width * image.height > max_pixels:
-                raise ImageError(name, f"image is {image.width}x{image.height} pixels, over the limit of {max_pixels:,}")
+            problem = size_problem(image, max_pixels)
+            if problem: raise ImageError(name, problem)
             if draft_size and image.format == 'JPEG': image.draft('RGB', (draft_size, draft_size))
             image.load()
-            return to_rgb(ImageOps.exif_transpose(image))
+            return to_rgb(ImageOps.exif_transpose(_reduced(eight_bit(image), draft_size)))
     except ImageError: raise
     except FileNotFoundError: raise ImageError(name, "file not found") from None
     except IsADirectoryError: raise ImageError(name, "is a folder, not an image") from None
@@ -76,7 +98,8 @@ def image_problem(path, max_pixels:int=MAX_IMAGE_PIXELS)->str|None:
     if path.stat().st_size == 0: return "empty file (0 bytes)"
     try:
         with Image.open(path) as image:
-            if image.width * image.height > max_pixels: return f"image is {image.width}x{image.height} pixels, over the limit"
+            problem = size_problem(image, max_pixels)
+            if problem: return problem
     except UnidentifiedImageError: return "not an image file Pillow can read"
     except Exception as e: return f"corrupt image ({e})"
 

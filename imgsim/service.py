@@ -4,7 +4,8 @@
 
 # %% ../nbs/07_service.ipynb #6763feeb
 from __future__ import annotations
-import asyncio, hashlib, os, threading, uuid
+import asyncio, errno, hashlib, logging, os, threading, time, uuid
+from contextlib import contextmanager
 from collections import Counter
 from dataclasses import dataclass
 from io import BytesIO
@@ -12,12 +13,13 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image
 from fastcore.basics import patch
-from .data import ImageError, open_image, MAX_IMAGE_PIXELS
+from .data import ImageError, open_image, size_problem, MAX_IMAGE_PIXELS
 from .model import embed_features
 from .run import Run, default_run_dir, write_durably
 
 # %% auto #0
-__all__ = ['FORMATS', 'ServiceConfig', 'ServiceError', 'sniff_format', 'decode_upload', 'MicroBatcher', 'Service']
+__all__ = ['FORMATS', 'ServiceConfig', 'ServiceError', 'sniff_format', 'decode_upload', 'MicroBatcher', 'decode_cost',
+           'MemoryBudget', 'Service']
 
 # %% ../nbs/07_service.ipynb #ebfa6e93
 def _env(name:str, default, cast=str):
@@ -37,24 +39,32 @@ _flag.__name__ = '1 or 0'
 class ServiceConfig:
     "Settings of the service; those left `None` come from the environment."
     run_dir:Path|None = None # the run to serve: `$IMGSIM_RUN`, else runs/demo
-    api_key:str|None = None # the key write endpoints require in `X-API-Key`: `$IMGSIM_API_KEY` (unset: writes are open)
+    api_key:str|None = None # the key write endpoints require in `X-API-Key`: `$IMGSIM_API_KEY` (unset: writes closed)
+    open_writes:bool|None = None # let anyone add and delete when no key is set: `$IMGSIM_OPEN_WRITES=1` (logs a warning)
     search_requires_key:bool|None = None # searches and thumbnails need the key too: `$IMGSIM_SEARCH_REQUIRES_KEY=1`
     max_upload_mb:float|None = None # largest request body in MiB, refused with 413: `$IMGSIM_MAX_UPLOAD_MB`, default 20
     max_pixels:int|None = None # largest image in pixels (decompression bombs): `$IMGSIM_MAX_PIXELS`, default `MAX_IMAGE_PIXELS`
     max_files:int = 32 # most images in one request
     max_batch:int|None = None # most queries per forward pass: `$IMGSIM_MAX_BATCH`, default 1 (no batching, see "Under load")
+    decode_budget_mb:float|None = None # memory that decodes in flight may take together: `$IMGSIM_DECODE_BUDGET_MB`, default 1024
+    read_timeout:float|None = None # seconds a piece of a request body may take to arrive: `$IMGSIM_READ_TIMEOUT`, default 30
     device:str|None = None # 'auto', 'cpu' or 'cuda': `$IMGSIM_DEVICE`, default 'auto'
 
     def __post_init__(self):
         self.run_dir = Path(self.run_dir).expanduser() if self.run_dir else default_run_dir()
         if self.api_key is None: self.api_key = _env('IMGSIM_API_KEY', None)
+        if self.open_writes is None: self.open_writes = _env('IMGSIM_OPEN_WRITES', False, _flag)
+        if self.decode_budget_mb is None: self.decode_budget_mb = _env('IMGSIM_DECODE_BUDGET_MB', 1024., float)
+        if self.read_timeout is None: self.read_timeout = _env('IMGSIM_READ_TIMEOUT', 30., float)
+        if self.api_key is not None and not self.api_key.strip(): self.api_key = None  # a blank key is no key
         if self.search_requires_key is None: self.search_requires_key = _env('IMGSIM_SEARCH_REQUIRES_KEY', False, _flag)
         if self.max_upload_mb is None: self.max_upload_mb = _env('IMGSIM_MAX_UPLOAD_MB', 20., float)
         if self.max_pixels is None: self.max_pixels = _env('IMGSIM_MAX_PIXELS', MAX_IMAGE_PIXELS, int)
         if self.max_batch is None: self.max_batch = _env('IMGSIM_MAX_BATCH', 1, int)
         if self.device is None: self.device = _env('IMGSIM_DEVICE', 'auto')
         if self.search_requires_key and not self.api_key: raise ValueError("searches are to require an API key, but none is set: set IMGSIM_API_KEY")
-        if self.max_upload_mb <= 0 or self.max_pixels <= 0 or self.max_batch < 1: raise ValueError("max_upload_mb, max_pixels and max_batch must be positive")
+        if min(self.max_upload_mb, self.max_pixels, self.max_batch, self.decode_budget_mb, self.read_timeout) <= 0:
+            raise ValueError("max_upload_mb, max_pixels, max_batch, decode_budget_mb and read_timeout must be positive")
 
 # %% ../nbs/07_service.ipynb #2e2d1d13
 class ServiceError(Exception):
@@ -126,6 +136,37 @@ async def _work(self:MicroBatcher):
             if isinstance(result, Exception): future.set_exception(result)
             else: future.set_result(result)
 
+# %% ../nbs/07_service.ipynb #a8d2b3dc
+_BYTES_PER_PIXEL = {'1': 1, 'L': 1, 'P': 1, 'I;16': 2, 'I;16B': 2, 'I;16L': 2, 'LA': 2, 'RGB': 3, 'YCbCr': 3}  # else 4
+
+def decode_cost(data:bytes, # an uploaded file
+                draft_size:int|None=None, # the short side it will be shrunk to (lets JPEG decode smaller)
+               )->int:
+    "About how many bytes decoding `data` to RGB takes at its peak, from its header (0 if unreadable)."
+    try:
+        with Image.open(BytesIO(data)) as image: (width, height), mode, jpeg = image.size, image.mode, image.format == 'JPEG'
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError): return 0
+    scale = 1
+    while jpeg and draft_size and scale < 8 and min(width, height) // (2 * scale) >= draft_size: scale *= 2
+    pixels = -(-width // scale) * -(-height // scale)
+    return pixels * (2 * _BYTES_PER_PIXEL.get(mode, 4) + 4)  # the decoded image, one converted copy, RGB
+
+# %% ../nbs/07_service.ipynb #63fedbfc
+class MemoryBudget:
+    "A weighted semaphore of bytes: `hold(n)` waits until `n` more bytes fit under `total`."
+    def __init__(self, total:int): self.total, self.used, self._changed = total, 0, threading.Condition()
+
+    @contextmanager
+    def hold(self, n:int):
+        if n > self.total: raise ServiceError(413, f"decoding this image needs about {n / 2**20:,.0f} MiB, over the "
+                                                   f"budget of {self.total / 2**20:,.0f} MiB (IMGSIM_DECODE_BUDGET_MB)")
+        with self._changed:
+            self._changed.wait_for(lambda: self.used + n <= self.total)
+            self.used += n
+        try: yield
+        finally:
+            with self._changed: self.used -= n; self._changed.notify_all()
+
 # %% ../nbs/07_service.ipynb #6ed624ed
 class Service:
     "A loaded run and what serving it needs: preprocessing, one forward pass at a time, serialised writes."
@@ -133,8 +174,11 @@ class Service:
         self.config, self.run = config, Run(config.run_dir, device=config.device)
         self.spec = self.run.runner.backbone.spec; self.transform = self.spec.transform()
         self.infer_lock, self.write_lock = threading.Lock(), threading.Lock()
+        self.decode_budget = MemoryBudget(int(config.decode_budget_mb * 2**20))
         self.embed([self.transform(Image.new('RGB', (64, 64)))])  # build and warm the model now, not on the first request
         self.batcher = MicroBatcher(self.search_many, config.max_batch) if config.max_batch > 1 else None
+        try: self.sweep_orphans()
+        except OSError: pass  # a read-only run keeps its orphans; searches are unaffected
 
     def close(self):
         if self.batcher: self.batcher.close()
@@ -142,8 +186,9 @@ class Service:
 # %% ../nbs/07_service.ipynb #d2b1b732
 @patch
 def prepare(self:Service, data:bytes, name:str)->torch.Tensor:
-    "An upload, checked, decoded and preprocessed for the backbone."
-    return self.transform(decode_upload(data, name, self.config.max_pixels, self.spec.resize)[0])
+    "An upload, checked, decoded within the memory budget and preprocessed for the backbone."
+    with self.decode_budget.hold(decode_cost(data, self.spec.resize)):
+        return self.transform(decode_upload(data, name, self.config.max_pixels, self.spec.resize)[0])
 
 @patch
 def embed(self:Service, images:list[torch.Tensor])->np.ndarray:
@@ -172,33 +217,65 @@ def gallery_row(self:Service, image_id:int)->tuple[np.ndarray, pd.Series]:
     except KeyError: raise ServiceError(404, f"no gallery image with id {image_id}") from None
     return embeddings[0], rows.iloc[0]
 
+# %% ../nbs/07_service.ipynb #a65ac875
+@contextmanager
+def _writable(run:Run):
+    "Turn the errors of writing into a read-only run into a 503 that says so."
+    try: yield
+    except OSError as e:
+        if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM): raise
+        raise ServiceError(503, f"the run {run.folder.name} cannot be written ({e.strerror}); searches still work") from None
+
 # %% ../nbs/07_service.ipynb #d7517f96
 @patch
 def add(self:Service, uploads:list[tuple[bytes, str]], # (bytes, file name) of each image
         label:str='', # the label of all of them
+        allow_duplicates:bool=False, # add images whose bytes the gallery already has
        )->pd.DataFrame:
-    "Store uploaded images in the run directory and add them to the gallery atomically; returns their rows."
-    checked = [(self.prepare(data, name), decode_upload(data, name, self.config.max_pixels)[1]) for data, name in uploads]
+    "Add uploaded images to the gallery (stored in the run); rows of all, `duplicate` marking those it had."
+    images = [self.prepare(data, name) for data, name in uploads]  # all checked before anything is written
+    hashes = [hashlib.sha256(data).hexdigest() for data, _ in uploads]
+    with self.write_lock, _writable(self.run):
+        known = {} if allow_duplicates else self.run.gallery.find_hashes(hashes)
+        fresh = [i for i, h in enumerate(hashes) if h not in known]
+        new_ids = self._store([uploads[i][0] for i in fresh], [images[i] for i in fresh], [hashes[i] for i in fresh], label)
+    ids = [known.get(h) for h in hashes]
+    for i, new_id in zip(fresh, new_ids): ids[i] = int(new_id)
+    return self.run.gallery.get(ids)[1].assign(duplicate=[i not in fresh for i in range(len(ids))])
+
+# %% ../nbs/07_service.ipynb #e1640afa
+@patch
+def _store(self:Service, files:list[bytes], images:list, hashes:list[str], label:str)->list:
+    "Write new image files into the run, then add their rows atomically; no files are left if that fails."
+    if not files: return []
     folder = self.run.folder.resolve()/'images'; folder.mkdir(exist_ok=True)
-    with self.write_lock:
-        paths = [write_durably(folder/f"{uuid.uuid4().hex}{FORMATS[f]}", data) for (data, _), (_, f) in zip(uploads, checked)]
-        try:
-            rows = pd.DataFrame({'path': list(map(str, paths)), 'label': label, 'sha256': [hashlib.sha256(d).hexdigest() for d, _ in uploads]})
-            ids = self.run.gallery.add(self.embed([image for image, _ in checked]), rows)
-        except BaseException:
-            for p in paths: p.unlink(missing_ok=True)
-            raise
-    return self.run.gallery.get(ids)[1]
+    paths = [write_durably(folder/f"{uuid.uuid4().hex}{FORMATS[sniff_format(data)]}", data) for data in files]
+    try: return list(self.run.gallery.add(self.embed(images), pd.DataFrame({'path': list(map(str, paths)), 'label': label, 'sha256': hashes})))
+    except BaseException:
+        for p in paths: p.unlink(missing_ok=True)
+        raise
 
 # %% ../nbs/07_service.ipynb #5579a705
 @patch
 def remove(self:Service, image_id:int)->int:
     "Remove gallery image `image_id` (404 if unknown), saved atomically; returns the new gallery size."
-    with self.write_lock:
+    with self.write_lock, _writable(self.run):
         path = Path(self.gallery_row(image_id)[1].path)
         self.run.gallery.remove([image_id])
     if path.resolve().parent == (self.run.folder/'images').resolve(): path.unlink(missing_ok=True)
     return len(self.run)
+
+# %% ../nbs/07_service.ipynb #4163f1b4
+@patch
+def sweep_orphans(self:Service, min_age:float=600)->int:
+    "Delete files in RUN/images that no gallery row names and that are older than `min_age` seconds."
+    folder = self.run.folder.resolve()/'images'
+    if not folder.is_dir(): return 0
+    named = {str(Path(p).resolve()) for _, rows in self.run.gallery.iterate() for p in rows.path}
+    old = time.time() - min_age
+    orphans = [p for p in folder.iterdir() if p.is_file() and str(p) not in named and p.stat().st_mtime < old]
+    for p in orphans: p.unlink(missing_ok=True)
+    return len(orphans)
 
 # %% ../nbs/07_service.ipynb #69bb2c7d
 @patch
@@ -220,4 +297,4 @@ def health(self:Service)->dict:
     "Status, gallery size, backbone, device and engine."
     runner = self.run.runner
     return dict(status='ok', gallery_size=len(self.run), backbone=self.run.backbone_name, device=str(runner.device),
-                engine=f"{runner.engine} {runner.precision}", run=str(self.run.folder), max_batch=self.config.max_batch)
+                engine=f"{runner.engine} {runner.precision}", run=self.run.folder.name, max_batch=self.config.max_batch)
