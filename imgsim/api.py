@@ -89,6 +89,7 @@ class Hit(BaseModel):
     filename:str = Field(description="the image file's name, without its folder")
     label:str
     score:float = Field(description="cosine similarity, -1 to 1")
+    match:bool|None = Field(None, description="score at least the run's match threshold; None when it has none")
     extra:dict[str, Any] = Field(default_factory=dict, description="the gallery table's other columns")
 
 class SearchResponse(BaseModel):
@@ -142,6 +143,7 @@ class Health(BaseModel):
     engine:str = Field(description="what runs the backbone, and in what precision")
     run:str = Field(description="the run directory's name")
     max_batch:int
+    match_threshold:float|None = Field(description="the score from which a result is a match, if calibrated")
     writes:str = Field(description="'key' (writes need the API key), 'open' (anyone may write) or 'closed'")
 
 # %% ../nbs/08_api.ipynb #27f8301d

@@ -10,7 +10,7 @@ import torch
 from .data import open_image
 
 # %% auto #0
-__all__ = ['retrieval_metrics', 'plot_retrievals']
+__all__ = ['retrieval_metrics', 'plot_retrievals', 'match_threshold']
 
 # %% ../nbs/04_evaluation.ipynb #5314b94e
 @torch.no_grad()
@@ -83,3 +83,19 @@ def _show(axis, path, title, colour, size):
     axis.imshow(open_image(path).resize((size, size))); axis.set_xticks([]); axis.set_yticks([])
     axis.set_title(title, fontsize=8, color=colour if colour != 'black' else 'black')
     for spine in axis.spines.values(): spine.set_edgecolor(colour); spine.set_linewidth(4 if colour != 'black' else 1)
+
+# %% ../nbs/04_evaluation.ipynb #571ff537
+def match_threshold(scores:np.ndarray, # (Q,) top-1 score of each query
+                    correct, # (Q,) whether that top-1 result has the query's label
+                    precision:float=0.9, # the share of matches that must be right
+                    min_queries:int=20, # fewer queries than this give no threshold
+                   )->dict:
+    "The lowest top-1 score above which results have the query's label with `precision`, and the recall kept."
+    scores, correct = np.asarray(scores, dtype=np.float64), np.asarray(correct, dtype=bool)
+    found = {'threshold': None, 'precision': precision, 'queries': len(scores)}
+    if len(scores) < min_queries: return found | {'reason': f"only {len(scores)} queries with labels; {min_queries} are needed"}
+    order = np.argsort(-scores, kind='stable'); right = correct[order]
+    reached = np.flatnonzero(np.cumsum(right) / np.arange(1, len(right) + 1) >= precision)
+    if not len(reached): return found | {'reason': f"no score threshold gives {precision:.0%} precision on these queries"}
+    last = reached[-1]  # the longest run of best-scoring results that is still precise enough
+    return found | {'threshold': float(scores[order][last]), 'recall': float(right[:last + 1].sum() / max(right.sum(), 1))}

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_service.ipynb #6763feeb
 from __future__ import annotations
-import asyncio, errno, hashlib, logging, os, threading, time, uuid
+import asyncio, ctypes, errno, hashlib, logging, os, threading, time, uuid
 from contextlib import contextmanager
 from collections import Counter
 from dataclasses import dataclass
@@ -48,6 +48,7 @@ class ServiceConfig:
     max_batch:int|None = None # most queries per forward pass: `$IMGSIM_MAX_BATCH`, default 1 (no batching, see "Under load")
     decode_budget_mb:float|None = None # memory that decodes in flight may take together: `$IMGSIM_DECODE_BUDGET_MB`, default 1024
     read_timeout:float|None = None # seconds a piece of a request body may take to arrive: `$IMGSIM_READ_TIMEOUT`, default 30
+    match_threshold:float|None = None # score from which a result is a match: `$IMGSIM_MATCH_THRESHOLD`, default the run's own
     device:str|None = None # 'auto', 'cpu' or 'cuda': `$IMGSIM_DEVICE`, default 'auto'
 
     def __post_init__(self):
@@ -56,6 +57,7 @@ class ServiceConfig:
         if self.open_writes is None: self.open_writes = _env('IMGSIM_OPEN_WRITES', False, _flag)
         if self.decode_budget_mb is None: self.decode_budget_mb = _env('IMGSIM_DECODE_BUDGET_MB', 1024., float)
         if self.read_timeout is None: self.read_timeout = _env('IMGSIM_READ_TIMEOUT', 30., float)
+        if self.match_threshold is None: self.match_threshold = _env('IMGSIM_MATCH_THRESHOLD', None, float)
         if self.api_key is not None and not self.api_key.strip(): self.api_key = None  # a blank key is no key
         if self.search_requires_key is None: self.search_requires_key = _env('IMGSIM_SEARCH_REQUIRES_KEY', False, _flag)
         if self.max_upload_mb is None: self.max_upload_mb = _env('IMGSIM_MAX_UPLOAD_MB', 20., float)
@@ -165,7 +167,15 @@ class MemoryBudget:
             self.used += n
         try: yield
         finally:
-            with self._changed: self.used -= n; self._changed.notify_all()
+            with self._changed:
+                self.used -= n; self._changed.notify_all()
+                idle = self.used == 0
+            if idle and n >= 32 * 2**20: _return_freed_memory()
+
+def _return_freed_memory():
+    "Ask the C allocator to give freed memory back to the system (glibc keeps it for reuse otherwise)."
+    try: ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except (OSError, AttributeError): pass  # not glibc: nothing to do
 
 # %% ../nbs/07_service.ipynb #6ed624ed
 class Service:
@@ -175,6 +185,8 @@ class Service:
         self.spec = self.run.runner.backbone.spec; self.transform = self.spec.transform()
         self.infer_lock, self.write_lock = threading.Lock(), threading.Lock()
         self.decode_budget = MemoryBudget(int(config.decode_budget_mb * 2**20))
+        stored = self.run.meta.get('summary', {}).get('match', {}).get('threshold')  # calibrated when the run was built
+        self.match_threshold = stored if config.match_threshold is None else config.match_threshold
         self.embed([self.transform(Image.new('RGB', (64, 64)))])  # build and warm the model now, not on the first request
         self.batcher = MicroBatcher(self.search_many, config.max_batch) if config.max_batch > 1 else None
         try: self.sweep_orphans()
@@ -201,13 +213,20 @@ def embed(self:Service, images:list[torch.Tensor])->np.ndarray:
 def search_many(self:Service, queries:list[tuple])->list[pd.DataFrame]:
     "The top-k gallery rows for each (preprocessed image, k)."
     hits = self.run.search_embeddings(self.embed([image for image, _ in queries]), max(k for _, k in queries))
-    return [h.head(k) for h, (_, k) in zip(hits, queries)]
+    return [self.flag_matches(h.head(k)) for h, (_, k) in zip(hits, queries)]
 
 @patch
 async def search(self:Service, image:torch.Tensor, k:int)->pd.DataFrame:
     "The top-k gallery rows for one preprocessed image."
     if self.batcher: return await self.batcher((image, k))
     return (await asyncio.to_thread(self.search_many, [(image, k)]))[0]
+
+# %% ../nbs/07_service.ipynb #743af6a5
+@patch
+def flag_matches(self:Service, hits:pd.DataFrame)->pd.DataFrame:
+    "`hits` with a `match` column: score at least the threshold, or None when there is no threshold."
+    if self.match_threshold is None: return hits.assign(match=None)
+    return hits.assign(match=hits.score >= self.match_threshold)
 
 # %% ../nbs/07_service.ipynb #32290a4b
 @patch
@@ -282,7 +301,7 @@ def sweep_orphans(self:Service, min_age:float=600)->int:
 def neighbours(self:Service, image_id:int, k:int=10)->pd.DataFrame:
     "The top-k gallery rows most similar to gallery image `image_id` (itself left out), or a 404."
     embedding, _ = self.gallery_row(image_id)
-    return self.run.search_embeddings(embedding[None], k, exclude=[image_id])[0]
+    return self.flag_matches(self.run.search_embeddings(embedding[None], k, exclude=[image_id])[0])
 
 @patch
 def image_file(self:Service, image_id:int)->Path:
@@ -297,4 +316,5 @@ def health(self:Service)->dict:
     "Status, gallery size, backbone, device and engine."
     runner = self.run.runner
     return dict(status='ok', gallery_size=len(self.run), backbone=self.run.backbone_name, device=str(runner.device),
-                engine=f"{runner.engine} {runner.precision}", run=self.run.folder.name, max_batch=self.config.max_batch)
+                engine=f"{runner.engine} {runner.precision}", run=self.run.folder.name, max_batch=self.config.max_batch,
+                match_threshold=self.match_threshold)
