@@ -110,10 +110,10 @@ def _with_artefacts(run:Run, result, summary:dict, start:float)->Run:
     return run
 
 # %% ../nbs/06_pipeline.ipynb #eca70a50
-def load_backbone_or_fallback(name:str|None=None, # the backbone chosen; None: ResNet-50, or `fallback`
-                              fallback:str='efficientnet_lite0', # if none was chosen, ResNet-50's missing
+def load_backbone_or_fallback(name:str|None=None, # the chosen backbone; None: ResNet-50 or `fallback`
+                              fallback:str='efficientnet_lite0', # for no choice and no ResNet-50
                               download:bool=True, log=print)->nn.Module:
-    "The chosen backbone; none chosen: ResNet-50, or `fallback` (saying so) if its weights are missing."
+    "The chosen backbone; else ResNet-50, or `fallback` (saying so) if its weights are missing."
     if name is not None: return load_backbone(name, download=download)
     try: return load_backbone('resnet50', download=download)
     except WeightsUnavailable:
@@ -131,12 +131,13 @@ def demo_table(summary:dict)->str:
 
 # %% ../nbs/06_pipeline.ipynb #e404c7df
 def run_demo(out=None, # run directory (default: `default_run_dir()`)
-             backbone:str|None=None, # the backbone; None: ResNet-50, else EfficientNet-Lite0
+             backbone:str|nn.Module|None=None, # a name or a module; None: ResNet-50 or its fallback
              epochs:int=10, seed:int=0, download:bool=True, progress:bool=True, log=print,
             )->Run:
     "The demo: the bundled sample, a backbone, a trained head, evaluated, as a run directory."
     out = Path(out or default_run_dir())
-    model = load_backbone_or_fallback(backbone, download=download, log=log)
+    model = backbone if isinstance(backbone, nn.Module) else \
+            load_backbone_or_fallback(backbone, download=download, log=log)
     log(f"imgsim demo: {model.spec.name} backbone, bundled Fashion-MNIST sample, writing {out}")
     run = build_run(sample_collection(), out, model, TrainConfig(epochs=epochs, seed=seed), progress)
     log(demo_table(run.meta['summary']))
