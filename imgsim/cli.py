@@ -45,11 +45,12 @@ def _train_command(commands, parser):
     train.add_argument('--mode', default='light', choices=['light', 'full'],
                        help="light: head only on cached features; full: end to end")
     train.add_argument('--mining', default='batch_hard', choices=['batch_hard', 'semi_hard'])
-    train.add_argument('--margin', type=float, default=d['margin'], help="triplet margin, cosine (default: %(default)s)")
-    train.add_argument('--lr', type=float, default=d['lr'], help="peak learning rate (default: %(default)s)")
+    shown = "(default: %(default)s)"
+    train.add_argument('--margin', type=float, default=d['margin'], help=f"triplet margin {shown}")
+    train.add_argument('--lr', type=float, default=d['lr'], help=f"peak learning rate {shown}")
     train.add_argument('--patience', type=int, default=None,
                        help="stop after this many epochs without a better validation Top-1")
-    train.add_argument('--device', default=d['device'], help="auto, cpu or cuda (default: %(default)s)")
+    train.add_argument('--device', default=d['device'], help=f"auto, cpu or cuda {shown}")
     train.add_argument('--seed', type=int, default=d['seed'], help="default: %(default)s")
     return _more_commands(commands, parser)
 
@@ -100,8 +101,8 @@ def _backbone(name:str|None, weights:str='imagenet'):
 
 # %% ../nbs/09_cli.ipynb #7fb7ef86
 def _demo(a):
-    from imgsim.pipeline import run_demo
     if a.epochs < 1: raise ValueError("--epochs must be at least 1")
+    from imgsim.pipeline import run_demo
     run_demo(a.out, _backbone(a.backbone), a.epochs, log=_say)
 
 def _train(a):
@@ -126,8 +127,8 @@ def _index(a):
                          "add --append to add to it, or --replace to replace it")
     counts = index_collection(run, a.images, append=a.append, duplicates=a.allow_duplicates)
     if counts['skipped']:
-        _say(f"imgsim: skipped {counts['skipped']} image(s) the gallery already has "
-             "(the same file); --allow-duplicates adds them")
+        _say(f"imgsim: skipped {counts['skipped']} duplicate image(s), files the gallery "
+             "already has (or listed twice); --allow-duplicates adds them")
     if counts['replaced']: _say(f"imgsim: replaced a gallery of {counts['replaced']} images")
     labels = int(run.gallery.load_all()[1].label.nunique())
     return {'run': str(run.folder), 'gallery': len(run), 'labels': labels} | counts
