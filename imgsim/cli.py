@@ -4,103 +4,189 @@
 
 # %% ../nbs/09_cli.ipynb #c9a0cf83
 from __future__ import annotations
-import argparse, json, sys
+import argparse, json, os, sys, warnings
 from pathlib import Path
-from .data import ImageError, load_collection, open_image
-from .model import BACKBONES, WeightsUnavailable, load_backbone
-from .train import TrainConfig, TrainingCollapsed
-from .run import Run, RunError, default_run_dir, index_collection
-from .pipeline import build_run, evaluate_run, run_demo
 
 # %% auto #0
-__all__ = ['COMMANDS', 'USER_ERRORS', 'main']
+__all__ = ['TRAIN_DEFAULTS', 'BACKBONE_NAMES', 'COMMANDS', 'user_errors', 'main']
+
+# %% ../nbs/09_cli.ipynb #d8b515d4
+TRAIN_DEFAULTS = dict(epochs=15, lr=3e-4, margin=0.3, device='auto', seed=0) # `TrainConfig`'s
+BACKBONE_NAMES = ('resnet50', 'efficientnet_lite0') # `imgsim.model.BACKBONES`' names
 
 # %% ../nbs/09_cli.ipynb #a404cdb7
 class _Parser(argparse.ArgumentParser):
     "An argument parser whose errors are one line (subcommand parsers inherit this)."
     def error(self, message): _fail(f"{message} (see {self.prog} --help)")
 
+_BACKBONE_HELP = "default: resnet50, or efficientnet_lite0 when ResNet-50's weights can't be had"
+
 def _parser()->argparse.ArgumentParser:
-    parser = _Parser('imgsim', description="Image similarity search with deep embeddings.")
+    parser = _Parser('imgsim', description="Image similarity search with deep embeddings.",
+                     epilog="Set IMGSIM_OFFLINE=1 to never download weights.")
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    demo = commands.add_parser('demo', help="train and evaluate on the bundled sample, write a run directory")
-    demo.add_argument('--backbone', default='resnet50', choices=list(BACKBONES), help="backbone to try first (default: resnet50)")
-    demo.add_argument('--out', type=Path, default=None, help="run directory (default: $IMGSIM_RUN or runs/demo)")
+    demo = commands.add_parser('demo', help="train and evaluate on the bundled sample, write a run")
+    demo.add_argument('--backbone', default=None, choices=BACKBONE_NAMES, help=_BACKBONE_HELP)
+    demo.add_argument('--out', type=Path, default=None,
+                      help="run directory (default: $IMGSIM_RUN or runs/demo)")
     demo.add_argument('--epochs', type=int, default=10)
-    train = commands.add_parser('train', help="train on a folder or manifest and write a run directory")
-    train.add_argument('--data', type=Path, required=True, help="image folder (root/<label>/<image>) or .csv/.parquet manifest")
+    return _train_command(commands, parser)
+
+# %% ../nbs/09_cli.ipynb #daa3b414
+def _train_command(commands, parser):
+    d = TRAIN_DEFAULTS
+    train = commands.add_parser('train', help="train on a folder or manifest, write a run")
+    train.add_argument('--data', type=Path, required=True,
+                       help="image folder (root/<label>/<image>) or .csv/.parquet manifest")
     train.add_argument('--out', type=Path, required=True, help="run directory to write")
-    train.add_argument('--backbone', default='resnet50', choices=list(BACKBONES))
+    train.add_argument('--backbone', default=None, choices=BACKBONE_NAMES, help=_BACKBONE_HELP)
     train.add_argument('--weights', default='imagenet', help="'imagenet' or a state_dict file")
-    train.add_argument('--epochs', type=int, default=TrainConfig.epochs)
-    train.add_argument('--mode', default='light', choices=['light', 'full'], help="light: head only on cached features; full: end to end")
+    train.add_argument('--epochs', type=int, default=d['epochs'], help="default: %(default)s")
+    train.add_argument('--mode', default='light', choices=['light', 'full'],
+                       help="light: head only on cached features; full: end to end")
     train.add_argument('--mining', default='batch_hard', choices=['batch_hard', 'semi_hard'])
-    train.add_argument('--margin', type=float, default=TrainConfig.margin, help="triplet margin (cosine)")
-    train.add_argument('--lr', type=float, default=TrainConfig.lr, help="peak learning rate (cosine decay)")
-    train.add_argument('--patience', type=int, default=None, help="stop after this many epochs without a better validation Top-1 (default: run all epochs, keep the best)")
-    train.add_argument('--device', default='auto')
-    train.add_argument('--seed', type=int, default=0)
+    shown = "(default: %(default)s)"
+    train.add_argument('--margin', type=float, default=d['margin'], help=f"triplet margin {shown}")
+    train.add_argument('--lr', type=float, default=d['lr'], help=f"peak learning rate {shown}")
+    train.add_argument('--patience', type=int, default=None,
+                       help="stop after this many epochs without a better validation Top-1")
+    train.add_argument('--device', default=d['device'], help=f"auto, cpu or cuda {shown}")
+    train.add_argument('--seed', type=int, default=d['seed'], help="default: %(default)s")
     return _more_commands(commands, parser)
 
 # %% ../nbs/09_cli.ipynb #9fd809a6
 def _more_commands(commands, parser):
     run_help = "run directory (default: $IMGSIM_RUN or runs/demo)"
-    index = commands.add_parser('index', help="build the run's gallery from a collection (or --append to it)")
+    index = commands.add_parser('index', help="make a collection the run's gallery, or add it")
     index.add_argument('--run', type=Path, default=None, help=run_help)
     index.add_argument('--images', type=Path, required=True, help="image folder or manifest")
-    index.add_argument('--append', action='store_true', help="add to the gallery instead of replacing it")
+    how = index.add_mutually_exclusive_group()
+    how.add_argument('--append', action='store_true', help="add to the gallery")
+    how.add_argument('--replace', action='store_true', help="replace a gallery that has images")
+    index.add_argument('--allow-duplicates', action='store_true',
+                       help="also add files the gallery already has (same SHA-256)")
     evaluate = commands.add_parser('eval', help="print retrieval metrics as JSON")
     evaluate.add_argument('--run', type=Path, default=None, help=run_help)
-    evaluate.add_argument('--queries', type=Path, default=None, help="query folder or manifest (default: leave-one-out over the gallery)")
+    evaluate.add_argument('--queries', type=Path, default=None,
+                          help="query folder or manifest (default: leave-one-out over the gallery)")
+    return _search_commands(commands, parser, run_help)
+
+# %% ../nbs/09_cli.ipynb #37e33967
+def _search_commands(commands, parser, run_help:str):
     find = commands.add_parser('search', help="print an image's nearest gallery images as JSON")
     find.add_argument('image', type=Path)
     find.add_argument('--run', type=Path, default=None, help=run_help)
     find.add_argument('-k', type=int, default=10, help="results (default 10)")
     serve = commands.add_parser('serve', help="serve the run over HTTP (the FastAPI app)")
     serve.add_argument('--run', type=Path, default=None, help=run_help)
-    serve.add_argument('--host', default='127.0.0.1'); serve.add_argument('--port', type=int, default=8000)
+    serve.add_argument('--host', default='127.0.0.1')
+    serve.add_argument('--port', type=int, default=8000)
     return parser
 
+# %% ../nbs/09_cli.ipynb #865bd0c9
+def _say(message:str): print(message, file=sys.stderr)
+def _downloads_allowed()->bool: return os.environ.get('IMGSIM_OFFLINE', '') in ('', '0')
+
+def _backbone(name:str|None, weights:str='imagenet'):
+    "The backbone for `demo`/`train`: a chosen one, or the default with its fallback."
+    from imgsim.model import WeightsUnavailable, load_backbone
+    from imgsim.pipeline import load_backbone_or_fallback
+    if weights != 'imagenet': return load_backbone(name or 'resnet50', weights=weights)
+    try: return load_backbone_or_fallback(name, download=_downloads_allowed(), log=_say)
+    except WeightsUnavailable:
+        if name in (None, 'efficientnet_lite0'): raise
+        raise WeightsUnavailable(f"the {name} backbone's ImageNet weights are not available "
+                                 "(offline, not cached): use --backbone efficientnet_lite0, whose "
+                                 "weights install with imgsim") from None
+
 # %% ../nbs/09_cli.ipynb #7fb7ef86
-def _demo(a): run_demo(a.out, a.backbone, a.epochs, log=lambda m: print(m, file=sys.stderr)); return None
+def _demo(a):
+    if a.epochs < 1: raise ValueError("--epochs must be at least 1")
+    from imgsim.pipeline import run_demo
+    run_demo(a.out, _backbone(a.backbone), a.epochs, log=_say)
 
 def _train(a):
     if a.epochs < 1: raise ValueError("--epochs must be at least 1")
-    config = TrainConfig(mode=a.mode, epochs=a.epochs, mining=a.mining, margin=a.margin, lr=a.lr, patience=a.patience, device=a.device, seed=a.seed)
+    from imgsim.data import load_collection
+    from imgsim.train import TrainConfig
+    from imgsim.pipeline import build_run, split_for_training
+    config = TrainConfig(mode=a.mode, epochs=a.epochs, mining=a.mining, margin=a.margin, lr=a.lr,
+                         patience=a.patience, device=a.device, seed=a.seed)
     table = load_collection(a.data)  # a wrong path fails here, before any model loads
-    run = build_run(table, a.out, load_backbone(a.backbone, weights=a.weights), config)
-    summary = run.meta['summary']
-    return {k: summary[k] for k in ('backbone', 'images', 'labels', 'frozen_backbone', 'trained_head')} | {'run': str(a.out)}
+    split_for_training(table, config.seed)  # and too few labels or images
+    run = build_run(table, a.out, _backbone(a.backbone, a.weights), config)
+    keep = ('backbone', 'images', 'labels', 'frozen_backbone', 'trained_head')
+    return {k: run.meta['summary'][k] for k in keep} | {'run': str(a.out)}
 
+# %% ../nbs/09_cli.ipynb #43920400
 def _index(a):
-    run = index_collection(Run(a.run or default_run_dir()), a.images, append=a.append)
-    return {'run': str(run.folder), 'gallery': len(run), 'labels': int(run.gallery.load_all()[1].label.nunique())}
+    from imgsim.run import Run, default_run_dir, index_collection
+    run = Run(a.run or default_run_dir())
+    if len(run) and not (a.append or a.replace):
+        raise ValueError(f"the gallery of {run.folder} has {len(run)} images: "
+                         "add --append to add to it, or --replace to replace it")
+    counts = index_collection(run, a.images, append=a.append, duplicates=a.allow_duplicates)
+    if counts['skipped']:
+        _say(f"imgsim: skipped {counts['skipped']} duplicate image(s), files the gallery "
+             "already has (or listed twice); --allow-duplicates adds them")
+    if counts['replaced']: _say(f"imgsim: replaced a gallery of {counts['replaced']} images")
+    labels = int(run.gallery.load_all()[1].label.nunique())
+    return {'run': str(run.folder), 'gallery': len(run), 'labels': labels} | counts
 
-def _eval(a): return evaluate_run(Run(a.run or default_run_dir()), a.queries)
+# %% ../nbs/09_cli.ipynb #693d43c5
+def _eval(a):
+    from imgsim.run import Run, default_run_dir
+    from imgsim.pipeline import evaluate_run
+    return evaluate_run(Run(a.run or default_run_dir()), a.queries)
 
 def _search(a):
     if a.k < 1: raise ValueError("-k must be at least 1")
-    run = Run(a.run or default_run_dir(), verify=False)
+    from imgsim.data import open_image
+    from imgsim.run import Run, default_run_dir
+    run = Run(a.run or default_run_dir())  # checked as `serve` checks it: a damaged run is an error
     hits = run.search_embeddings(run.embed_images([open_image(a.image)]), a.k)[0]
-    return {'query': str(a.image), 'backbone': run.backbone_name,
-            'results': hits[['rank', 'id', 'path', 'label', 'score']].to_dict('records')}
+    threshold = run.meta.get('summary', {}).get('match', {}).get('threshold')
+    hits = hits.assign(match=None if threshold is None else hits.score >= threshold)
+    return {'query': str(a.image), 'backbone': run.backbone_name, 'match_threshold': threshold,
+            'results': hits[['rank', 'id', 'path', 'label', 'score', 'match']].to_dict('records')}
 
 # %% ../nbs/09_cli.ipynb #92834d77
 def _serve(a):
-    import uvicorn
-    from imgsim.api import create_app
+    from imgsim.api import serve
+    from imgsim.run import Run, default_run_dir
     Run(a.run or default_run_dir(), verify=False)  # fail here, plainly, if the run is not usable
-    uvicorn.run(create_app(a.run or default_run_dir()), host=a.host, port=a.port)
+    serve(a.run or default_run_dir(), a.host, a.port)  # uvicorn with bounded connections and keep-alive
 
 COMMANDS = dict(demo=_demo, train=_train, index=_index, eval=_eval, search=_search, serve=_serve)
-USER_ERRORS = (FileNotFoundError, NotADirectoryError, ValueError, KeyError, ImageError, RunError, WeightsUnavailable, TrainingCollapsed)
+
+# %% ../nbs/09_cli.ipynb #3fdc491e
+def user_errors()->tuple:
+    "The exception types that are a user's mistake, not a bug: one line, exit status 2."
+    from imgsim.data import ImageError
+    from imgsim.model import WeightsUnavailable
+    from imgsim.train import TrainingCollapsed
+    from imgsim.run import RunError
+    return (FileNotFoundError, NotADirectoryError, ValueError, KeyError, ImageError, RunError,
+            WeightsUnavailable, TrainingCollapsed)
+
+# %% ../nbs/09_cli.ipynb #fca65551
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    "A warning as plain `imgsim:` lines on stderr (each file it names, then its summary)."
+    head, *files = str(message).splitlines() or ['']
+    if not head.startswith('skipped'): return _say(f"imgsim: warning: {head}")
+    for f in files: _say(f"imgsim: skipped {f.strip()}")
+    _say(f"imgsim: {head.rstrip(':')}")
 
 # %% ../nbs/09_cli.ipynb #8b693527
 def main(argv:list[str]|None=None)->int:
     "The `imgsim` command."
     args = _parser().parse_args(argv)
-    try: output = COMMANDS[args.command](args)
-    except USER_ERRORS as e: return _fail(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e))
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try: output = COMMANDS[args.command](args)
+        except Exception as e:
+            if not isinstance(e, user_errors()): raise
+            return _fail(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e))
     if output is not None: print(json.dumps(output, indent=2, default=str))
     return 0
 

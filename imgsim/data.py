@@ -18,7 +18,7 @@ __all__ = ['MAX_IMAGE_PIXELS', 'MAX_ASPECT_RATIO', 'IMAGE_EXTENSIONS', 'FASHION_
            'SAMPLE_FILE', 'IMAGENET_MEAN', 'IMAGENET_STD', 'ImageError', 'eight_bit', 'to_rgb', 'size_problem',
            'open_image', 'image_problem', 'check_images', 'load_folder', 'load_manifest', 'load_collection',
            'cache_dir', 'read_idx', 'load_fashion_mnist', 'write_image_folder', 'sample_collection', 'image_transform',
-           'train_transform', 'ImageDataset', 'split_by_image', 'split_by_class', 'PKSampler']
+           'train_transform', 'ImageDataset', 'split_by_image', 'split_by_class', 'require_label_pairs', 'PKSampler']
 
 # %% ../nbs/00_data.ipynb #c82535c7
 class ImageError(ValueError):
@@ -112,7 +112,8 @@ def check_images(table:pd.DataFrame, # a collection table
     if not problems: return table
     report = '\n'.join(f"  {table.path[i]}: {p}" for i, p in problems.items())
     if strict: raise ImageError(table.path[next(iter(problems))], f"{len(problems)} unreadable image(s):\n{report}")
-    warnings.warn(f"skipped {len(problems)} unreadable image(s):\n{report}", stacklevel=2)
+    summary = f"skipped {len(problems)} unreadable image(s) of {len(table)}"
+    warnings.warn(f"{summary}:\n{report}", stacklevel=2)
     return table.drop(index=list(problems)).reset_index(drop=True)
 
 # %% ../nbs/00_data.ipynb #469ddf76
@@ -266,13 +267,26 @@ def split_by_class(table:pd.DataFrame, test_fraction:float=0.5, seed:int=0)->tup
     is_test = table.label.isin(labels[:n_test])
     return table[~is_test], table[is_test]
 
+# %% ../nbs/00_data.ipynb #576d7b7d
+def require_label_pairs(labels, # one label per image
+                        need:str="training needs at least 2 labels with 2 images each", # what is missing
+                       )->None:
+    "Raise `ValueError`, in plain words, unless at least 2 labels have 2 or more images each."
+    counts = pd.Series(np.asarray(labels, dtype=object)).value_counts().sort_index()
+    usable = counts[counts >= 2]
+    if len(usable) >= 2: return
+    names = ', '.join(map(str, usable.index[:5])) + (', ...' if len(usable) > 5 else '')
+    found = f"found {len(usable)} label{'s' * (len(usable) != 1)}" + (f": {names}" if len(usable) else '')
+    if len(counts) > len(usable): found += f" (and {len(counts) - len(usable)} with a single image)"
+    raise ValueError(f"{need}; {found}")
+
 # %% ../nbs/00_data.ipynb #3ea766f2
 class PKSampler(Sampler):
     "Batches of `p` labels x `k` images each, for triplet mining."
     def __init__(self, labels, p:int=16, k:int=4, batches:int|None=None, seed:int=0):
+        require_label_pairs(labels, "P x K sampling needs at least 2 labels with 2 or more images each")
         codes = np.unique(np.asarray(labels), return_inverse=True)[1]
         self.by_label = [idx for idx in (np.flatnonzero(codes == c) for c in np.unique(codes)) if len(idx) >= 2]
-        if len(self.by_label) < 2: raise ValueError("P x K sampling needs at least 2 labels with 2 or more images each")
         self.p, self.k, self.rng = min(p, len(self.by_label)), k, np.random.default_rng(seed)
         self.batches = batches or max(1, len(codes) // (self.p * k))
     def __len__(self): return self.batches

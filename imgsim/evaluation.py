@@ -60,29 +60,56 @@ def retrieval_metrics(queries:np.ndarray, # (Q, D) L2-normalised query embedding
             'queries': n, 'unanswerable': len(queries) - n}
 
 # %% ../nbs/04_evaluation.ipynb #e6e9c2c9
+_CELL, _ROW, _IMAGE = 1.6, 1.9, 1.3 # inches: a column's width, a row's height, an image's side
+_HEADER, _FOOTER = 1.2, 0.15 # inches: title, legend and the first row's labels; the bottom margin
+
 def plot_retrievals(queries:pd.DataFrame, # query rows (path, label)
                     results:list, # per query, a results table (path, label, score), best first
                     k:int=5, # results shown per query
                     path=None, # save the figure as PNG here
                     thumbnail:int=96, # pixels per image
+                    title:str|None=None, # e.g. the run, its backbone and a metric
                    ):
-    "A grid of queries and their top-K, correct matches framed green and wrong ones red."
+    "A grid of queries and their top-K, same-label matches framed green and others red."
     import matplotlib.pyplot as plt
-    rows = len(queries)
-    fig, axes = plt.subplots(rows, k + 1, figsize=((k + 1) * 1.6, rows * 1.8), squeeze=False)
+    rows, width = len(queries), max((k + 1) * _CELL, 5.0)
+    height = _HEADER + (rows - 1) * _ROW + _IMAGE + _FOOTER
+    fig, axes = plt.subplots(rows, k + 1, figsize=(width, height), squeeze=False)
     for axis_row, (_, query), hits in zip(axes, queries.iterrows(), results):
-        _show(axis_row[0], query.path, f"query\n{query.label}", 'black', thumbnail)
-        for axis, (_, hit) in zip(axis_row[1:], hits.head(k).iterrows()):
-            _show(axis, hit.path, f"{hit.score:.3f}\n{hit.label}", 'tab:green' if hit.label == query.label else 'tab:red', thumbnail)
-        for axis in axis_row[1 + len(hits.head(k)):]: axis.axis('off')
-    fig.tight_layout()
+        _plot_row(axis_row, query, hits.head(k), thumbnail)
+    _layout(fig, rows, k + 1, title)
     if path: fig.savefig(path, dpi=100); plt.close(fig)
     return fig
 
+# %% ../nbs/04_evaluation.ipynb #ad5f52fb
+def _plot_row(axes, query, hits:pd.DataFrame, size:int):
+    "One query and its results along a row of axes."
+    _show(axes[0], query.path, f"query\n{query.label}", 'black', size)
+    for axis, (_, hit) in zip(axes[1:], hits.iterrows()):
+        colour = 'tab:green' if hit.label == query.label else 'tab:red'
+        _show(axis, hit.path, f"{hit.score:.3f}\n{hit.label}", colour, size)
+    for axis in axes[1 + len(hits):]: axis.axis('off')
+
 def _show(axis, path, title, colour, size):
     axis.imshow(open_image(path).resize((size, size))); axis.set_xticks([]); axis.set_yticks([])
-    axis.set_title(title, fontsize=8, color=colour if colour != 'black' else 'black')
-    for spine in axis.spines.values(): spine.set_edgecolor(colour); spine.set_linewidth(4 if colour != 'black' else 1)
+    axis.set_title(title, fontsize=8, color=colour)
+    for spine in axis.spines.values():
+        spine.set_edgecolor(colour); spine.set_linewidth(1 if colour == 'black' else 4)
+
+# %% ../nbs/04_evaluation.ipynb #7fe26753
+def _layout(fig, rows:int, columns:int, title:str|None):
+    "Fixed room, in inches, for the header, each image and the labels above it."
+    from matplotlib.patches import Patch
+    width, height = fig.get_size_inches()
+    side = (width - columns * _CELL) / 2 + (_CELL - _IMAGE) / 2
+    fig.subplots_adjust(left=side / width, right=1 - side / width, top=1 - _HEADER / height,
+                        bottom=_FOOTER / height, wspace=(_CELL - _IMAGE) / _IMAGE,
+                        hspace=(_ROW - _IMAGE) / _IMAGE)
+    if title: fig.suptitle(title, y=1 - 0.12 / height, va='top', fontsize=11)
+    frames = [Patch(facecolor='none', edgecolor=c, linewidth=3, label=l)
+              for c, l in (('tab:green', 'same label as the query'), ('tab:red', 'another label'))]
+    fig.legend(handles=frames, loc='upper center', bbox_to_anchor=(0.5, 1 - 0.45 / height), ncol=2,
+               frameon=False, fontsize=9)
 
 # %% ../nbs/04_evaluation.ipynb #571ff537
 def match_threshold(scores:np.ndarray, # (Q,) top-1 score of each query

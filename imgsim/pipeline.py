@@ -10,14 +10,16 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import torch.nn as nn
 import torch.nn.functional as F, torch
-from .data import load_collection, sample_collection, split_by_image
+from .data import load_collection, sample_collection, split_by_image, require_label_pairs
 from .model import WeightsUnavailable, Runner, load_backbone, extract_features, embed_features
 from .train import TrainConfig, train_head, train_full, plot_history
-from .evaluation import retrieval_metrics, plot_retrievals
+from .search import search
+from .evaluation import retrieval_metrics, plot_retrievals, match_threshold
 from .run import Run, save_run, default_run_dir
 
 # %% auto #0
-__all__ = ['evaluate_run', 'retrieval_examples', 'build_run', 'load_backbone_or_fallback', 'demo_table', 'run_demo']
+__all__ = ['evaluate_run', 'retrieval_examples', 'split_for_training', 'build_run', 'load_backbone_or_fallback', 'demo_table',
+           'run_demo']
 
 # %% ../nbs/06_pipeline.ipynb #4e3888b3
 def evaluate_run(run:Run, # a loaded run
@@ -34,14 +36,28 @@ def evaluate_run(run:Run, # a loaded run
     return retrieval_metrics(embeddings, table.label, gallery[keep], rows.label[keep], ks=ks)
 
 # %% ../nbs/06_pipeline.ipynb #ebdfb642
-def retrieval_examples(run:Run, n:int=8, k:int=5, seed:int=0)->tuple[pd.DataFrame, list]:
+def retrieval_examples(run:Run, n:int=12, k:int=5, seed:int=0)->tuple[pd.DataFrame, list]:
     "Up to `n` gallery images (one per label) and their top-k among the other gallery images."
     _, rows = run.gallery.load_all()
-    picks = rows.sample(frac=1, random_state=seed).groupby('label', sort=True).head(1).head(n).reset_index(drop=True)
+    shuffled = rows.sample(frac=1, random_state=seed)
+    picks = shuffled.groupby('label', sort=True).head(1).head(n).reset_index(drop=True)
     embeddings, _ = run.gallery.get(picks.id)
     return picks, run.search_embeddings(embeddings, k, exclude=picks.id.to_numpy())
 
 # %% ../nbs/06_pipeline.ipynb #b088f1ea
+def split_for_training(table:pd.DataFrame, seed:int=0)->tuple[pd.DataFrame, ...]:
+    "(rest, test, train, val): test queries vs the rest, and the rest as training and validation."
+    require_label_pairs(table.label)
+    try:
+        rest, test = split_by_image(table, 0.2, seed=seed)
+        train, val = split_by_image(rest, 0.2, seed=seed)
+        require_label_pairs(train.label)
+    except ValueError:
+        found = f"{len(table)} images in {table.label.nunique()} labels"
+        raise ValueError(f"training needs more images: {found} are too few to hold out test and "
+                         "validation images (about 7 per label is the least that works)") from None
+    return rest, test, train, val
+
 def _test_vs_gallery(embeddings:np.ndarray, test:pd.DataFrame, gallery:pd.DataFrame)->dict:
     "Metrics of the test rows' embeddings searched against the gallery rows'."
     return retrieval_metrics(embeddings[test.index], test.label, embeddings[gallery.index], gallery.label)
@@ -53,6 +69,13 @@ def _train(features, table, train, val, backbone, config, progress)->tuple:
     result = train_full(train, val, backbone, config, progress=progress)  # the backbone changed: extract again
     return result, extract_features(table, Runner(result.backbone, config.device), cache=False, progress=progress)[0]
 
+# %% ../nbs/06_pipeline.ipynb #225904a3
+def _calibrate(embeddings:np.ndarray, test:pd.DataFrame, gallery:pd.DataFrame)->dict:
+    "The match threshold from the test rows' top-1 results among the gallery rows."
+    scores, positions = search(embeddings[test.index], embeddings[gallery.index], k=1)
+    correct = gallery.label.to_numpy()[positions[:, 0]] == test.label.to_numpy()
+    return match_threshold(scores[:, 0], correct)
+
 # %% ../nbs/06_pipeline.ipynb #d007e621
 def build_run(source, # a collection table, or an image folder / manifest
               out, # the run directory to write
@@ -62,16 +85,17 @@ def build_run(source, # a collection table, or an image folder / manifest
              )->Run:
     "Extract, split, train, embed, save and evaluate: a complete run directory, loaded."
     config, out, start = config or TrainConfig(), Path(out), time.perf_counter()
-    backbone = load_backbone(backbone) if isinstance(backbone, str) else backbone
     table = source if isinstance(source, pd.DataFrame) else load_collection(source)
+    split_for_training(table, config.seed)  # too few labels or images: say so before any heavy work
+    backbone = load_backbone(backbone) if isinstance(backbone, str) else backbone
     features, table = extract_features(table, backbone, progress=progress)
-    rest, test = split_by_image(table, 0.2, seed=config.seed)
-    train, val = split_by_image(rest, 0.2, seed=config.seed)
+    rest, test, train, val = split_for_training(table, config.seed)  # again: unreadable images left
     frozen = _test_vs_gallery(F.normalize(torch.from_numpy(features), dim=1).numpy(), test, rest)
     result, tuned = _train(features, table, train, val, backbone, config, progress)
     embeddings = embed_features(result.head, tuned)
     summary = _summary(backbone, table, test, rest, train, val, result, config)
-    summary |= {'frozen_backbone': frozen, 'trained_head': _test_vs_gallery(embeddings, test, rest)}
+    summary |= {'frozen_backbone': frozen, 'trained_head': _test_vs_gallery(embeddings, test, rest),
+                'match': _calibrate(embeddings, test, rest)}
     save_run(out, result, backbone, embeddings, table, extra={'summary': summary})
     return _with_artefacts(Run(out, verify=False), result, summary, start)
 
@@ -85,22 +109,25 @@ def _summary(backbone, table, test, rest, train, val, result, config)->dict:
 # %% ../nbs/06_pipeline.ipynb #1e2ad070
 def _with_artefacts(run:Run, result, summary:dict, start:float)->Run:
     "Write retrieval.png, training_curve.png and metrics.json into the run directory."
-    picks, hits = retrieval_examples(run, n=8, k=6)
-    plot_retrievals(picks, hits, k=6, path=run.folder/'retrieval.png')
+    picks, hits = retrieval_examples(run, k=6)
+    top1 = summary['trained_head']['top1']
+    title = f"{run.folder.name}: {summary['backbone']} backbone, test Top-1 {top1:.3f}"
+    plot_retrievals(picks, hits, k=6, path=run.folder/'retrieval.png', title=title)
     plot_history(result.history, run.folder/'training_curve.png')
     report = summary | {'seconds': round(time.perf_counter() - start, 1)}
     (run.folder/'metrics.json').write_text(json.dumps(report, indent=2, default=str))
     return run
 
 # %% ../nbs/06_pipeline.ipynb #eca70a50
-def load_backbone_or_fallback(name:str='resnet50', # the backbone asked for
-                              fallback:str='efficientnet_lite0', # used when `name`'s weights can't be had
-                              download:bool=True, log=print):
-    "Load a backbone with ImageNet weights, falling back (and saying so) when they are unavailable."
-    try: return load_backbone(name, download=download)
-    except WeightsUnavailable as e:
-        if name == fallback: raise
-        log(f"note: {e}\nnote: continuing with the '{fallback}' backbone instead.")
+def load_backbone_or_fallback(name:str|None=None, # the chosen backbone; None: ResNet-50 or `fallback`
+                              fallback:str='efficientnet_lite0', # for no choice and no ResNet-50
+                              download:bool=True, log=print)->nn.Module:
+    "The chosen backbone; else ResNet-50, or `fallback` (saying so) if its weights are missing."
+    if name is not None: return load_backbone(name, download=download)
+    try: return load_backbone('resnet50', download=download)
+    except WeightsUnavailable:
+        log("note: ResNet-50's ImageNet weights are not available (offline, not cached): "
+            f"using {fallback}")
         return load_backbone(fallback)
 
 # %% ../nbs/06_pipeline.ipynb #d8485664
@@ -113,12 +140,13 @@ def demo_table(summary:dict)->str:
 
 # %% ../nbs/06_pipeline.ipynb #e404c7df
 def run_demo(out=None, # run directory (default: `default_run_dir()`)
-             backbone:str='resnet50', # backbone to try first
+             backbone:str|nn.Module|None=None, # a name or a module; None: ResNet-50 or its fallback
              epochs:int=10, seed:int=0, download:bool=True, progress:bool=True, log=print,
             )->Run:
     "The demo: the bundled sample, a backbone, a trained head, evaluated, as a run directory."
     out = Path(out or default_run_dir())
-    model = load_backbone_or_fallback(backbone, download=download, log=log)
+    model = backbone if isinstance(backbone, nn.Module) else \
+            load_backbone_or_fallback(backbone, download=download, log=log)
     log(f"imgsim demo: {model.spec.name} backbone, bundled Fashion-MNIST sample, writing {out}")
     run = build_run(sample_collection(), out, model, TrainConfig(epochs=epochs, seed=seed), progress)
     log(demo_table(run.meta['summary']))

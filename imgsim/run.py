@@ -448,12 +448,23 @@ def index_collection(run:Run, # a loaded run
                      source, # a collection table, or a folder / manifest path
                      append:bool=False, # add to the gallery instead of replacing it
                      progress:bool=True, strict:bool=False,
-                    )->Run:
-    "Embed a collection with the run's model and make it (or add it to) the run's gallery."
+                     duplicates:bool=False, # also add files (by SHA-256) the gallery or `source` already has
+                    )->dict:
+    "Embed a collection into the run's gallery; return how many rows were added, skipped and replaced."
     table = source if isinstance(source, pd.DataFrame) else load_collection(source, strict)
+    table, skipped = (table, 0) if duplicates else _new_files(run, table, append)
+    counts = {'added': 0, 'skipped': skipped, 'replaced': 0 if append else len(run)}
+    if append and not len(table): return counts
     embeddings, table = run.embed_table(table, progress, strict)
     run.gallery.bulk_load(embeddings, table, replace=not append)
-    return run
+    return counts | {'added': len(table)}
+
+def _new_files(run:Run, table:pd.DataFrame, append:bool)->tuple[pd.DataFrame, int]:
+    "The rows whose file is new (not repeated in `table`, nor in the gallery when appending); the rest's count."
+    table = with_hashes(table)
+    known = set(run.gallery.find_hashes(table.sha256.dropna().unique())) if append else set()
+    repeated = table.sha256.notna() & (table.sha256.duplicated() | table.sha256.isin(known))
+    return table[~repeated].reset_index(drop=True), int(repeated.sum())
 
 def remove_from_gallery(run:Run, ids)->Run:
     "Remove gallery rows by id (an unknown id raises `KeyError`), atomically."
