@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_run.ipynb #148ca71d
 from __future__ import annotations
-import hashlib, importlib, json, os, platform, re, threading, time
+import contextlib, fcntl, hashlib, importlib, json, os, platform, re, sqlite3, threading, time, urllib.parse, uuid
 from dataclasses import asdict, dataclass
 from io import BytesIO
 from pathlib import Path
@@ -19,8 +19,9 @@ from .train import TrainResult
 from .search import search
 
 # %% auto #0
-__all__ = ['MANIFEST', 'MAX_ID', 'GALLERY_STORES', 'write_durably', 'file_sha256', 'RunError', 'checkpoint_bytes',
-           'save_checkpoint', 'load_checkpoint', 'read_manifest', 'GalleryStore', 'with_hashes', 'FileGallery',
+__all__ = ['MANIFEST', 'MAX_ID', 'BLOCK_ROWS', 'CHUNK_ROWS', 'GALLERY_STORES', 'write_durably', 'file_sha256', 'RunError',
+           'checkpoint_bytes', 'save_checkpoint', 'load_checkpoint', 'read_manifest', 'GalleryStore', 'with_hashes',
+           'FileGallery', 'create_gallery_database', 'SqliteGallery', 'migrate_to_sqlite', 'MigratingGallery',
            'open_gallery', 'save_run', 'default_run_dir', 'Run', 'index_collection', 'remove_from_gallery']
 
 # %% ../nbs/05_run.ipynb #e5765159
@@ -108,12 +109,18 @@ def _check_fields(record, fields:dict, what:str):
 # %% ../nbs/05_run.ipynb #d6f4546f
 MANIFEST = 'manifest.json'
 _ROLES = {'model': 'safetensors', 'embeddings': 'npy', 'gallery': 'parquet'}
-_DATA_FILE = re.compile(r'(model|embeddings|gallery)-[0-9a-f]{12}\.(safetensors|npy|parquet)')  # may be deleted
+_DATA_FILE = re.compile(r'(model|embeddings|gallery)-[0-9a-f]{12}\.(safetensors|npy|parquet|sqlite(-wal|-shm)?)')  # may be deleted
+_FILE_GALLERY_KEYS = ('count', 'labels', 'gallery_version', 'next_id') # manifest fields of a files gallery
 
-def _commit(folder:Path, files:dict, info:dict)->dict:
-    "Write `files` ({role: bytes}) under content-hashed names, then atomically replace the manifest."
+def _commit(folder:Path, files:dict, info:dict, # {role: bytes} to write; fields to set (None: drop)
+            entries:dict|None=None, # {role: manifest entry (None: drop)} for files written otherwise
+            clean:bool=True)->dict: # delete the files the new manifest no longer names
+    "Write `files` under content-hashed names, then atomically replace the manifest."
     old = json.loads((folder/MANIFEST).read_text()) if (folder/MANIFEST).exists() else {'files': {}}
-    manifest = old | info | {'files': dict(old['files'])}
+    manifest = {k: v for k, v in (old | info).items() if v is not None} | {'files': dict(old['files'])}
+    for role, entry in (entries or {}).items():
+        if entry is None: manifest['files'].pop(role, None)
+        else: manifest['files'][role] = entry
     for role, data in files.items():
         digest = hashlib.sha256(data).hexdigest(); name = f"{role}-{digest[:12]}.{_ROLES[role]}"
         write_durably(folder/name, data)
@@ -121,15 +128,28 @@ def _commit(folder:Path, files:dict, info:dict)->dict:
     manifest |= {'format': 'imgsim-run-1', 'saved': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
                  'versions': {'imgsim': imgsim.__version__, 'torch': torch.__version__, 'python': platform.python_version()}}
     write_durably(folder/MANIFEST, json.dumps(manifest, indent=2).encode())
-    _delete_unnamed(folder, {f['name'] for f in manifest['files'].values()})
+    if clean: _delete_unnamed(folder, manifest)
     return manifest
 
-def _delete_unnamed(folder:Path, named:set):
+def _delete_unnamed(folder:Path, manifest:dict):
+    named = {f['name'] + suffix for f in manifest['files'].values() for suffix in ('', '-wal', '-shm')}
     for stale in folder.iterdir():
         if (stale.name.startswith('.tmp-') or _DATA_FILE.fullmatch(stale.name)) and stale.name not in named: stale.unlink(missing_ok=True)
 
+# %% ../nbs/05_run.ipynb #c1d22cd9
+@contextlib.contextmanager
+def _run_lock(folder:Path):
+    "Hold the run's lock (an exclusive `flock` on its directory) while replacing its manifest."
+    fd = os.open(folder, os.O_RDONLY)
+    try: fcntl.flock(fd, fcntl.LOCK_EX); yield
+    finally: os.close(fd)
+
+def _database_name()->str: return f"gallery-{uuid.uuid4().hex[:12]}.sqlite"
+def _database_entry(name:str)->dict: return {'name': name, 'mutable': True, 'checked': 'on open: quick_check, finite'}
+
 # %% ../nbs/05_run.ipynb #77e2af79
 _FILE_FIELDS = {'name': str, 'sha256': str, 'bytes': int}
+_STORE_ROLES = {'files': ['embeddings', 'gallery'], 'sqlite': ['gallery']} # files each store needs
 
 def read_manifest(folder, verify:bool=True)->dict:
     "The manifest of a run directory, with each file checked (existence, size, and SHA-256 if `verify`)."
@@ -140,7 +160,7 @@ def read_manifest(folder, verify:bool=True)->dict:
     except ValueError: raise RunError(f"run {folder} is damaged: {MANIFEST} is not valid JSON") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get('files'), dict):
         raise RunError(f"run {folder} is damaged: {MANIFEST} has no 'files' object")
-    roles = ['model'] + (['embeddings', 'gallery'] if manifest.get('gallery_store', 'files') == 'files' else [])
+    roles = ['model'] + _STORE_ROLES.get(manifest.get('gallery_store', 'files'), [])
     for role in dict.fromkeys(roles + list(manifest['files'])): _check_file(folder, manifest['files'], role, verify)
     return manifest
 
@@ -149,11 +169,13 @@ def _check_file(folder:Path, files:dict, role:str, verify:bool):
     "Raise `RunError` unless the manifest's entry for `role` names an intact file of the run."
     if role not in files: raise RunError(f"run {folder} has no {role} file; it was never completely saved")
     entry = files[role]
-    try: _check_fields(entry, _FILE_FIELDS, f"its {role} entry")
+    mutable = isinstance(entry, dict) and entry.get('mutable') is True  # checked by its store instead
+    try: _check_fields(entry, {'name': str} if mutable else _FILE_FIELDS, f"its {role} entry")
     except ValueError as e: raise RunError(f"run {folder} is damaged: {MANIFEST}: {e}") from None
     path = folder/entry['name']
     if Path(entry['name']).name != entry['name'] or not path.is_file():
         raise RunError(f"run {folder} is damaged: its {role} file {entry['name']} is missing")
+    if mutable: return
     if path.stat().st_size != entry['bytes'] or (verify and file_sha256(path) != entry['sha256']):
         raise RunError(f"run {folder} is damaged: {entry['name']} does not match its checksum")
 
@@ -234,6 +256,7 @@ class FileGallery(GalleryStore):
     "A gallery stored as files in the run directory, searched exactly in memory."
     def __init__(self, folder, # the run directory
                  manifest:dict|None=None, # its manifest, already checked (default: read it)
+                 verify:bool=True, # (read_manifest checks the files' checksums)
                 ):
         self.folder, self._lock = Path(folder), threading.Lock()
         self._state = self._read(manifest or read_manifest(self.folder))
@@ -247,6 +270,7 @@ class FileGallery(GalleryStore):
 @patch
 def _read(self:FileGallery, manifest:dict)->_Snapshot:
     "The gallery a manifest names, checked."
+    if manifest.get('gallery_store', 'files') != 'files': raise RunError(f"run {self.folder} keeps its gallery in SQLite now; load it again")
     files = {role: self.folder/manifest['files'][role]['name'] for role in ('embeddings', 'gallery')}
     embeddings, rows = np.load(files['embeddings']), pd.read_parquet(files['gallery'])
     if embeddings.ndim != 2 or len(embeddings) != len(rows) or not rows.id.is_unique:
@@ -266,7 +290,7 @@ def refresh(self:FileGallery)->bool:
 @patch
 def _write(self:FileGallery, change)->np.ndarray:
     "Apply `change(snapshot) -> (embeddings, rows, next_id, result)`, save atomically, and return the result."
-    with self._lock:
+    with self._lock, _run_lock(self.folder):
         self.refresh()
         state = self._state
         embeddings, rows, next_id, result = change(state)
@@ -357,17 +381,442 @@ def iterate(self:FileGallery, rows:int=65_536)->Iterator[tuple[np.ndarray, pd.Da
     for start in range(0, len(state.rows), rows):
         yield state.embeddings[start:start + rows], state.rows.iloc[start:start + rows].reset_index(drop=True)
 
-# %% ../nbs/05_run.ipynb #ee9d5a41
-GALLERY_STORES = {'files': 'imgsim.run.FileGallery'} # store name in a manifest -> import path of its class
+# %% ../nbs/05_run.ipynb #4799c51c
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rows(id INTEGER PRIMARY KEY, path TEXT NOT NULL, label, sha256 TEXT, extra TEXT);
+CREATE INDEX IF NOT EXISTS rows_sha256 ON rows(sha256);
+CREATE TABLE IF NOT EXISTS blocks(first_id INTEGER PRIMARY KEY, count INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS removed(seq INTEGER PRIMARY KEY, id INTEGER NOT NULL);
+"""
+BLOCK_ROWS = 4096 # embeddings per database block (8 MB at 512-d)
 
-def open_gallery(folder, manifest:dict)->GalleryStore:
+# %% ../nbs/05_run.ipynb #fe6ef93f
+def _connect(path:Path, create:bool=False)->sqlite3.Connection:
+    "A connection to a gallery database (WAL, full sync, a minute's wait for the write lock)."
+    uri = f"file:{urllib.parse.quote(str(path))}?mode={'rwc' if create else 'rw'}"
+    conn = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
+    if create: conn.execute('PRAGMA page_size=16384')
+    for pragma in ('journal_mode=WAL', 'synchronous=FULL', 'journal_size_limit=67108864'):
+        conn.execute(f'PRAGMA {pragma}')
+    return conn
+
+# %% ../nbs/05_run.ipynb #3438e2b3
+_COLUMNS = ['id', 'path', 'label', 'sha256']
+
+def _records(rows:pd.DataFrame)->list[tuple]:
+    "Rows (with ids) as (id, path, label, sha256, extra JSON) tuples."
+    extra = [c for c in rows.columns if c not in _COLUMNS]
+    extras = rows[extra].to_json(orient='records', lines=True).splitlines() if extra else [None] * len(rows)
+    hashes = [h if isinstance(h, str) else None for h in (rows.sha256 if 'sha256' in rows else [None] * len(rows))]
+    return list(zip(rows.id.tolist(), rows.path.astype(str).tolist(), rows.label.tolist(), hashes, extras))
+
+def _frame(records:list)->pd.DataFrame:
+    "The table of (id, path, label, sha256, extra JSON) records."
+    frame = pd.DataFrame(records, columns=_COLUMNS + ['extra']).astype({'id': np.int64})
+    extra = [json.loads(e) if e else {} for e in frame.pop('extra')]
+    return frame.join(pd.DataFrame(extra, index=frame.index)) if any(extra) else frame
+
+# %% ../nbs/05_run.ipynb #46dfa0e6
+def _insert(conn:sqlite3.Connection, embeddings:np.ndarray, rows:pd.DataFrame):
+    "Insert rows (with consecutive ids) and their embeddings, inside the caller's transaction."
+    conn.executemany('INSERT INTO rows VALUES (?, ?, ?, ?, ?)', _records(rows))
+    first = int(rows.id.iloc[0]) if len(rows) else 0
+    blocks = ((first + s, len(embeddings[s:s + BLOCK_ROWS]), embeddings[s:s + BLOCK_ROWS].tobytes())
+              for s in range(0, len(rows), BLOCK_ROWS))
+    conn.executemany('INSERT INTO blocks VALUES (?, ?, ?)', blocks)
+
+def _set_meta(conn:sqlite3.Connection, **values):
+    conn.executemany('INSERT OR REPLACE INTO meta VALUES (?, ?)', list(values.items()))
+
+# %% ../nbs/05_run.ipynb #f9592a90
+def _checked(embeddings, rows:pd.DataFrame, dim:int|None)->np.ndarray:
+    "`embeddings` as float32, after checking their count, dimension and values."
+    embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+    if embeddings.ndim != 2 or len(embeddings) != len(rows):
+        raise ValueError(f"{len(embeddings)} embeddings for {len(rows)} gallery rows")
+    if dim is not None and embeddings.shape[1] != dim:
+        raise ValueError(f"embeddings are {embeddings.shape[1]}-d, the gallery's {dim}-d")
+    if not np.isfinite(embeddings).all(): raise ValueError("embeddings contain NaN or infinite values")
+    return embeddings
+
+# %% ../nbs/05_run.ipynb #a3bf9ef1
+def create_gallery_database(path, # the database file to create (it must not exist)
+                            embeddings:np.ndarray, rows:pd.DataFrame, # the gallery, rows with ids
+                            next_id:int, # the first id never handed out (> every id in rows)
+                            version:int=0, # the change version to start from
+                           )->Path:
+    "Write a new gallery database holding `rows` and `embeddings`."
+    path = Path(path)
+    if path.exists(): raise RunError(f"{path} already exists")
+    embeddings = _checked(embeddings, rows, None)
+    conn = _connect(path, create=True)
+    try:
+        conn.execute('BEGIN IMMEDIATE')
+        for statement in filter(str.strip, _SCHEMA.split(';')): conn.execute(statement)
+        _set_meta(conn, format=1, dim=embeddings.shape[1], next_id=next_id, version=version, generation=0, retired=0)
+        _insert(conn, embeddings, rows)
+        conn.execute('COMMIT')
+    finally: conn.close()
+    return path
+
+# %% ../nbs/05_run.ipynb #11c36cbc
+CHUNK_ROWS = 2**17 # rows per in-memory chunk (256 MB at 512-d)
+
+@dataclass(frozen=True)
+class _Chunk:
+    "Rows [:n] of a buffer: their embeddings and ids (ascending)."
+    embeddings: np.ndarray
+    ids: np.ndarray
+    n: int
+    def live(self)->tuple[np.ndarray, np.ndarray]: return self.embeddings[:self.n], self.ids[:self.n]
+
+# %% ../nbs/05_run.ipynb #84d52cce
+def _appended(chunks:tuple, embeddings:np.ndarray, ids:np.ndarray)->tuple:
+    "`chunks` with rows appended in the free tail of the last chunk, then in new chunks."
+    chunks, start = list(chunks), 0
+    while start < len(ids):
+        if not chunks or chunks[-1].n == len(chunks[-1].ids):
+            capacity = CHUNK_ROWS
+            chunks.append(_Chunk(np.empty((capacity, embeddings.shape[1]), np.float32), np.empty(capacity, np.int64), 0))
+        last = chunks[-1]; take = min(len(last.ids) - last.n, len(ids) - start)
+        last.embeddings[last.n:last.n + take] = embeddings[start:start + take]
+        last.ids[last.n:last.n + take] = ids[start:start + take]
+        chunks[-1], start = _Chunk(last.embeddings, last.ids, last.n + take), start + take
+    return tuple(chunks)
+
+# %% ../nbs/05_run.ipynb #6b71c796
+def _without(chunks:tuple, ids:np.ndarray)->tuple:
+    "`chunks` less the rows of `ids`: chunks that held some are copied, the others shared."
+    out = []
+    for i, chunk in enumerate(chunks):
+        embeddings, chunk_ids = chunk.live()
+        keep = ~np.isin(chunk_ids, ids)
+        if keep.all(): out.append(chunk); continue
+        capacity = len(chunk.ids) if i == len(chunks) - 1 else int(keep.sum())  # the last one keeps its tail
+        new = _Chunk(np.empty((capacity, embeddings.shape[1]), np.float32), np.empty(capacity, np.int64), int(keep.sum()))
+        new.embeddings[:new.n], new.ids[:new.n] = embeddings[keep], chunk_ids[keep]
+        out.append(new)
+    return tuple(c for i, c in enumerate(out) if c.n or i == len(out) - 1)
+
+# %% ../nbs/05_run.ipynb #b70205a0
+def _locate(chunks:tuple, ids:np.ndarray)->tuple[np.ndarray, np.ndarray]:
+    "(chunk, position) of each id; chunk -1 for ids not there."
+    where, position = np.full(len(ids), -1), np.zeros(len(ids), np.int64)
+    for i, chunk in enumerate(chunks):
+        chunk_ids = chunk.live()[1]
+        if not chunk.n: continue
+        p = np.minimum(np.searchsorted(chunk_ids, ids), chunk.n - 1)
+        found = chunk_ids[p] == ids
+        where[found], position[found] = i, p[found]
+    return where, position
+
+# %% ../nbs/05_run.ipynb #f7390834
+@dataclass(frozen=True)
+class _State:
+    "One consistent state of a SQLite gallery in memory."
+    chunks: tuple
+    version: int = -1
+    generation: int = -1 # -1: nothing loaded yet
+    last_id: int = -1 # the largest id read from the database's blocks
+    removed_seq: int = 0 # the last entry of the removal log applied
+    dim: int = 0
+    def __len__(self): return sum(c.n for c in self.chunks)
+
+# %% ../nbs/05_run.ipynb #0e7b0936
+class SqliteGallery(GalleryStore):
+    "A gallery in a SQLite database in the run; many processes may read and write it."
+    refresh_every = 0.2 # seconds: reads look for other processes' writes at most this often
+    def __init__(self, folder, manifest:dict|None=None, verify:bool=True):
+        self.folder = Path(folder); manifest = manifest or read_manifest(self.folder, verify=False)
+        self.path = self.folder/manifest['files']['gallery']['name']
+        self._lock, self._local, self._checked = threading.RLock(), threading.local(), time.monotonic()
+        self._state = _State(())
+        with self._damage_reported():
+            self._conn = _connect(self.path)
+            if verify: self._quick_check()
+            self.refresh()
+
+    def __len__(self): self._check_for_changes(); return len(self._state)
+    @property
+    def version(self)->int: self._check_for_changes(); return self._state.version
+    def __repr__(self): return f"SqliteGallery({len(self)} rows, version {self.version})"
+
+# %% ../nbs/05_run.ipynb #312fdeae
+@patch
+@contextlib.contextmanager
+def _damage_reported(self:SqliteGallery):
+    "Turn SQLite's errors about a damaged or missing database into one-line `RunError`s."
+    try: yield
+    except sqlite3.DatabaseError as e:
+        raise RunError(f"run {self.folder} is damaged: {self.path.name}: {_one_line(e)}") from None
+
+@patch
+def _quick_check(self:SqliteGallery):
+    "Raise unless SQLite's `quick_check` finds the database intact."
+    problems = [r[0] for r in self._conn.execute('PRAGMA quick_check')]
+    if problems != ['ok']: raise sqlite3.DatabaseError(f"quick_check: {'; '.join(problems)}")
+
+# %% ../nbs/05_run.ipynb #d84aef2e
+@patch
+def _catch_up(self:SqliteGallery, conn:sqlite3.Connection)->_State:
+    "Bring the state in memory up to the database (inside a transaction); return it."
+    meta, state = dict(conn.execute('SELECT key, value FROM meta')), self._state
+    full = meta['generation'] != state.generation
+    if full: state = _State((), -1, meta['generation'], -1, 0, meta['dim'])
+    elif meta['version'] == state.version: return state
+    chunks, last_id = state.chunks, state.last_id
+    for first, count, data in conn.execute('SELECT * FROM blocks WHERE first_id > ? ORDER BY first_id', (last_id,)):
+        embeddings = np.frombuffer(data, np.float32).reshape(count, meta['dim'])
+        if not np.isfinite(embeddings).all(): raise sqlite3.DatabaseError(f"non-finite embeddings from id {first}")
+        chunks, last_id = _appended(chunks, embeddings, np.arange(first, first + count)), first + count - 1
+    removed = conn.execute('SELECT seq, id FROM removed WHERE seq > ?', (state.removed_seq,)).fetchall()
+    if removed: chunks = _without(chunks, np.array([i for _, i in removed], np.int64))
+    state = _State(chunks, meta['version'], meta['generation'], last_id, removed[-1][0] if removed else state.removed_seq, meta['dim'])
+    count = conn.execute('SELECT count(*) FROM rows').fetchone()[0] if full else len(state)
+    if count != len(state): raise sqlite3.DatabaseError(f"{len(state)} embeddings for {count} gallery rows")
+    self._state = state
+    return state
+
+# %% ../nbs/05_run.ipynb #01bf0078
+@patch
+def refresh(self:SqliteGallery)->bool:
+    "Take in what other processes committed; True if there was anything."
+    with self._lock, self._damage_reported():
+        before = self._state
+        self._conn.execute('BEGIN')
+        try: self._catch_up(self._conn)
+        finally: self._conn.execute('COMMIT')
+        return (before.version, before.generation) != (self._state.version, self._state.generation)
+
+@patch
+def _check_for_changes(self:SqliteGallery):
+    "Refresh if the last check is more than `refresh_every` seconds old and no other thread is busy."
+    if time.monotonic() - self._checked < self.refresh_every or not self._lock.acquire(blocking=False): return
+    try: self._checked = time.monotonic(); self.refresh()
+    finally: self._lock.release()
+
+# %% ../nbs/05_run.ipynb #c7bbe094
+@patch
+def _write(self:SqliteGallery, change)->object:
+    "Apply `change(conn, state) -> (new state, result)` in one write transaction; return the result."
+    with self._lock, self._damage_reported():
+        conn = self._conn
+        conn.execute('BEGIN IMMEDIATE')
+        try:
+            if conn.execute("SELECT value FROM meta WHERE key = 'retired'").fetchone()[0]:
+                raise RunError(f"run {self.folder} was saved again since it was loaded; load it again")
+            state, result = change(conn, self._catch_up(conn))
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'version'", (state.version,))
+            conn.execute('COMMIT')
+        finally:
+            if conn.in_transaction: conn.execute('ROLLBACK')
+        self._state = state
+        return result
+
+# %% ../nbs/05_run.ipynb #0be4f2bd
+@patch
+def add(self:SqliteGallery, embeddings:np.ndarray, rows:pd.DataFrame)->np.ndarray:
+    "Add rows and their embeddings in one transaction; return their new ids."
+    return self.bulk_load(embeddings, rows)
+
+@patch
+def bulk_load(self:SqliteGallery, embeddings:np.ndarray, rows:pd.DataFrame, replace:bool=False)->np.ndarray:
+    "Add many rows in one transaction (or, with `replace`, make them the whole gallery); return their ids."
+    embeddings = _checked(embeddings, rows, None if replace else self._state.dim)
+    rows = with_hashes(rows.drop(columns='id', errors='ignore').reset_index(drop=True))
+    def change(conn, state):
+        next_id = conn.execute("SELECT value FROM meta WHERE key = 'next_id'").fetchone()[0]
+        if next_id + len(rows) > MAX_ID: raise ValueError("the gallery has run out of ids")
+        ids = np.arange(next_id, next_id + len(rows), dtype=np.int64)
+        if replace:
+            for table in ('rows', 'blocks', 'removed'): conn.execute(f'DELETE FROM {table}')
+            state = _State((), state.version, state.generation + 1, -1, 0, embeddings.shape[1])
+            _set_meta(conn, generation=state.generation, dim=state.dim)
+        _insert(conn, embeddings, pd.concat([pd.DataFrame({'id': ids}), rows], axis=1))
+        _set_meta(conn, next_id=next_id + len(rows))
+        last_id = int(ids[-1]) if len(ids) else state.last_id
+        return _State(_appended(state.chunks, embeddings, ids), state.version + 1, state.generation,
+                      last_id, state.removed_seq, state.dim), ids
+    return self._write(change)
+
+# %% ../nbs/05_run.ipynb #89e497da
+@patch
+def remove(self:SqliteGallery, ids)->None:
+    "Remove rows by id in one transaction; an unknown id raises `KeyError` and removes nothing."
+    ids = np.unique(np.asarray(list(ids), dtype=np.int64))
+    def change(conn, state):
+        known = {r[0] for part in _parts(ids) for r in conn.execute(f'SELECT id FROM rows WHERE id IN ({_marks(part)})', part)}
+        unknown = sorted(set(ids.tolist()) - known)
+        if unknown: raise KeyError(f"no gallery image with id {', '.join(map(str, unknown))}")
+        for part in _parts(ids): conn.execute(f'DELETE FROM rows WHERE id IN ({_marks(part)})', part)
+        conn.executemany('INSERT INTO removed(id) VALUES (?)', [(i,) for i in ids.tolist()])
+        _drop_empty_blocks(conn, ids)
+        seq = conn.execute('SELECT max(seq) FROM removed').fetchone()[0]
+        return _State(_without(state.chunks, ids), state.version + 1, state.generation, state.last_id, seq, state.dim), None
+    self._write(change)
+
+def _drop_empty_blocks(conn:sqlite3.Connection, ids:np.ndarray):
+    "Delete the blocks that held some of `ids` and now hold no live row."
+    blocks = {conn.execute('SELECT first_id, count FROM blocks WHERE first_id <= ? ORDER BY first_id DESC LIMIT 1', (i,)).fetchone()
+              for i in ids.tolist()} - {None}
+    empty = [(f,) for f, n in blocks if conn.execute('SELECT 1 FROM rows WHERE id >= ? AND id < ?', (f, f + n)).fetchone() is None]
+    conn.executemany('DELETE FROM blocks WHERE first_id = ?', empty)
+
+def _parts(ids:np.ndarray, size:int=900)->list[list]: return [ids[s:s + size].tolist() for s in range(0, len(ids), size)]
+def _marks(part:list)->str: return ', '.join('?' * len(part))
+
+# %% ../nbs/05_run.ipynb #31fc5635
+@patch
+def _reader(self:SqliteGallery)->sqlite3.Connection:
+    "This thread's own connection to the database."
+    if getattr(self._local, 'conn', None) is None: self._local.conn = _connect(self.path)
+    return self._local.conn
+
+@patch
+def _rows(self:SqliteGallery, ids:np.ndarray)->pd.DataFrame:
+    "The rows of `ids`, in that order; an id no longer in the database raises `KeyError`."
+    found = {r[0]: r for part in _parts(np.unique(ids)) for r in
+             self._reader().execute(f'SELECT * FROM rows WHERE id IN ({_marks(part)})', part)}
+    missing = sorted(set(ids.tolist()) - set(found))
+    if missing: raise KeyError(f"no gallery image with id {', '.join(map(str, missing))}")
+    return _frame([found[i] for i in ids.tolist()])
+
+# %% ../nbs/05_run.ipynb #d7d59b81
+@patch
+def get(self:SqliteGallery, ids)->tuple[np.ndarray, pd.DataFrame]:
+    "Embeddings and rows of `ids`, in that order; an unknown id raises `KeyError`."
+    ids = np.asarray(list(ids), dtype=np.int64)
+    self._check_for_changes()
+    state = self._state; where, position = _locate(state.chunks, ids)
+    if (where < 0).any(): self.refresh(); state = self._state; where, position = _locate(state.chunks, ids)
+    if (where < 0).any(): raise KeyError(f"no gallery image with id {', '.join(map(str, sorted(set(ids[where < 0].tolist()))))}")
+    embeddings = np.empty((len(ids), state.dim), np.float32)
+    for i in np.unique(where): embeddings[where == i] = state.chunks[i].embeddings[position[where == i]]
+    return embeddings, self._rows(ids)
+
+@patch
+def find_hashes(self:SqliteGallery, hashes)->dict:
+    "{sha256: id} for those of `hashes` that some gallery row's file has (the first such row)."
+    hashes = [h for h in dict.fromkeys(hashes) if isinstance(h, str)]
+    sql = 'SELECT sha256, min(id) FROM rows WHERE sha256 IN ({}) GROUP BY sha256'
+    return {h: i for s in range(0, len(hashes), 900) for h, i in
+            self._reader().execute(sql.format(_marks(hashes[s:s + 900])), hashes[s:s + 900])}
+
+# %% ../nbs/05_run.ipynb #7b6f4601
+@patch
+def search(self:SqliteGallery, queries:np.ndarray, k:int=10, exclude=None)->tuple[np.ndarray, np.ndarray]:
+    "(Q, k) exact cosine scores and ids, best first; `exclude`: one id per query to leave out (-1: none)."
+    self._check_for_changes()
+    state, queries = self._state, np.atleast_2d(queries)
+    width = max(0, min(k, len(state) - (exclude is not None)))
+    if not width: return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+    found = [(s, ids[p]) for embeddings, ids in (c.live() for c in state.chunks if c.n)
+             for s, p in [search(queries, embeddings, k + (exclude is not None))]]
+    scores, ids = np.concatenate([s for s, _ in found], 1), np.concatenate([i for _, i in found], 1)
+    if exclude is not None: scores = np.where(ids == np.asarray(exclude, np.int64)[:, None], -np.inf, scores)
+    order = np.argsort(-scores, axis=1, kind='stable')[:, :width]
+    return np.take_along_axis(scores, order, 1), np.take_along_axis(ids, order, 1)
+
+# %% ../nbs/05_run.ipynb #4bf7cbd0
+@patch
+def iterate(self:SqliteGallery, rows:int=65_536)->Iterator[tuple[np.ndarray, pd.DataFrame]]:
+    "The gallery, as (embeddings, rows) chunks of at most `rows`, all from one snapshot."
+    conn = _connect(self.path)
+    try:
+        conn.execute('BEGIN')
+        dim, parts = conn.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()[0], []
+        for first, count, data in conn.execute('SELECT * FROM blocks ORDER BY first_id'):
+            table = _frame(conn.execute('SELECT * FROM rows WHERE id >= ? AND id < ? ORDER BY id', (first, first + count)).fetchall())
+            parts.append((np.frombuffer(data, np.float32).reshape(count, dim)[table.id.to_numpy() - first], table))
+            while sum(len(t) for _, t in parts) >= rows: yield _take(parts, rows)
+        while parts: yield _take(parts, rows)
+    finally: conn.close()
+
+def _take(parts:list, rows:int)->tuple[np.ndarray, pd.DataFrame]:
+    "The first `rows` rows of the (embeddings, table) parts, removed from `parts`."
+    embeddings, table = np.concatenate([e for e, _ in parts]), pd.concat([t for _, t in parts], ignore_index=True)
+    parts.clear()
+    if len(table) > rows: parts.append((embeddings[rows:], table.iloc[rows:].reset_index(drop=True)))
+    return embeddings[:rows], table.iloc[:rows]
+
+# %% ../nbs/05_run.ipynb #cb3b071a
+def migrate_to_sqlite(folder)->SqliteGallery:
+    "Move a run's gallery from files into a new SQLite database (once, whoever comes first); open it."
+    folder = Path(folder)
+    with _run_lock(folder):
+        manifest = read_manifest(folder, verify=False)
+        if manifest.get('gallery_store', 'files') == 'files':
+            state = FileGallery(folder, manifest)._state
+            name = _database_name()
+            create_gallery_database(folder/name, state.embeddings, state.rows, state.next_id, state.version)
+            manifest = _commit(folder, {}, {'gallery_store': 'sqlite'} | dict.fromkeys(_FILE_GALLERY_KEYS),
+                               {'gallery': _database_entry(name), 'embeddings': None})
+    return SqliteGallery(folder, manifest, verify=False)
+
+# %% ../nbs/05_run.ipynb #c5596b46
+class MigratingGallery(GalleryStore):
+    "A gallery in today's files (read by `FileGallery`) that moves into SQLite on its first write."
+    refresh_every = 0.2 # seconds: reads look for a migration by another process at most this often
+    def __init__(self, folder, manifest:dict|None=None, verify:bool=True):
+        self.folder, self._checked = Path(folder), time.monotonic()
+        self.store: GalleryStore = FileGallery(self.folder, manifest)
+
+    def _current(self)->GalleryStore:
+        "The store to read, after looking (at most every `refresh_every` s) for another process's write."
+        if isinstance(self.store, FileGallery) and time.monotonic() - self._checked >= self.refresh_every: self.refresh()
+        return self.store
+
+    def _writable(self)->SqliteGallery:
+        if isinstance(self.store, FileGallery): self.store = migrate_to_sqlite(self.folder)
+        return self.store
+
+# %% ../nbs/05_run.ipynb #dda17a37
+@patch
+def refresh(self:MigratingGallery)->bool:
+    "Take in other processes' writes, switching to SQLite if one of them migrated the run."
+    self._checked = time.monotonic()
+    if isinstance(self.store, SqliteGallery): return self.store.refresh()
+    manifest = read_manifest(self.folder, verify=False)
+    if manifest.get('gallery_store', 'files') == 'files': return self.store.refresh()
+    self.store = SqliteGallery(self.folder, manifest, verify=False)
+    return True
+
+# %% ../nbs/05_run.ipynb #73bf14fe
+@patch
+def add(self:MigratingGallery, embeddings, rows): return self._writable().add(embeddings, rows)
+@patch
+def bulk_load(self:MigratingGallery, embeddings, rows, replace=False): return self._writable().bulk_load(embeddings, rows, replace)
+@patch
+def remove(self:MigratingGallery, ids): return self._writable().remove(ids)
+@patch
+def __len__(self:MigratingGallery): return len(self._current())
+@patch(as_prop=True)
+def version(self:MigratingGallery): return self._current().version
+
+# %% ../nbs/05_run.ipynb #7e460534
+@patch
+def get(self:MigratingGallery, ids): return self._current().get(ids)
+@patch
+def find_hashes(self:MigratingGallery, hashes): return self._current().find_hashes(hashes)
+@patch
+def search(self:MigratingGallery, queries, k=10, exclude=None): return self._current().search(queries, k, exclude)
+@patch
+def iterate(self:MigratingGallery, rows=65_536): return self._current().iterate(rows)
+@patch
+def __repr__(self:MigratingGallery): return f"MigratingGallery({self.store!r})"
+
+# %% ../nbs/05_run.ipynb #ee9d5a41
+GALLERY_STORES = {'files': 'imgsim.run.MigratingGallery', 'sqlite': 'imgsim.run.SqliteGallery'} # name -> class
+
+def open_gallery(folder, manifest:dict, verify:bool=True)->GalleryStore:
     "The gallery store that a run's manifest names, opened."
     kind = manifest.get('gallery_store', 'files')
     if kind not in GALLERY_STORES:
         raise RunError(f"run {folder} keeps its gallery in a {kind!r} store, which this imgsim does not know "
                        f"(known: {', '.join(GALLERY_STORES)})")
     module, name = GALLERY_STORES[kind].rsplit('.', 1)
-    return getattr(importlib.import_module(module), name)(folder, manifest)
+    return getattr(importlib.import_module(module), name)(folder, manifest, verify)
 
 # %% ../nbs/05_run.ipynb #b1a483c8
 def save_run(folder, # the run directory (created if missing)
@@ -375,17 +824,48 @@ def save_run(folder, # the run directory (created if missing)
              backbone:nn.Module, # the backbone its features came from
              embeddings:np.ndarray, rows:pd.DataFrame, # the gallery: embeddings and rows (path, label, ...)
              extra:dict|None=None, # more metadata for the checkpoint (e.g. evaluation metrics)
+             store:str='sqlite', # the gallery store: 'sqlite', or 'files' (the earlier format)
             )->dict:
     "Atomically write a complete run (model checkpoint and gallery); returns its manifest."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    old = json.loads((folder/MANIFEST).read_text()) if (folder/MANIFEST).is_file() else {}
-    next_id = old.get('next_id', 0) if isinstance(old, dict) else 0
-    rows = _new_rows(rows, embeddings, next_id, None); embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
-    files = {'model': checkpoint_bytes(result, backbone, extra), 'embeddings': _npy_bytes(embeddings), 'gallery': _parquet_bytes(rows)}
-    info = {'count': len(rows), 'embedding_dim': int(embeddings.shape[1]), 'labels': int(rows.label.nunique()),
-            'gallery_version': old.get('gallery_version', 0) + 1 if isinstance(old, dict) else 1,
-            'next_id': next_id + len(rows), 'backbone': backbone.spec.name, 'backbone_weights': backbone.weights}
-    return _commit(folder, files, info)
+    with _run_lock(folder):
+        old = json.loads((folder/MANIFEST).read_text()) if (folder/MANIFEST).is_file() else {}
+        previous, next_id, version = _previous_gallery(folder, old if isinstance(old, dict) else {})
+        try:
+            manifest = _save(folder, result, backbone, embeddings, rows, extra, store, next_id, version)
+            if previous: previous.execute("UPDATE meta SET value = 1 WHERE key = 'retired'"); previous.execute('COMMIT')
+        finally:
+            if previous: previous.close()
+        _delete_unnamed(folder, manifest)
+    return manifest
+
+# %% ../nbs/05_run.ipynb #ed401ed6
+def _previous_gallery(folder:Path, old:dict)->tuple[sqlite3.Connection|None, int, int]:
+    "(a write transaction on the run's current database or None, the next id, the version)."
+    if old.get('gallery_store') != 'sqlite': return None, old.get('next_id', 0), old.get('gallery_version', 0)
+    try:
+        conn = _connect(folder/old['files']['gallery']['name'])
+        conn.execute('BEGIN IMMEDIATE'); meta = dict(conn.execute('SELECT key, value FROM meta'))
+    except (sqlite3.Error, KeyError, TypeError) as e: raise RunError(f"run {folder} is damaged: {_one_line(e)}") from None
+    return conn, meta['next_id'], meta['version']
+
+# %% ../nbs/05_run.ipynb #f05c25e5
+def _save(folder:Path, result, backbone, embeddings, rows, extra, store:str, next_id:int, version:int)->dict:
+    "Write the model and the gallery in `store`'s format, then the manifest (not deleting old files)."
+    rows = _new_rows(rows, embeddings, next_id, None); embeddings = _checked(embeddings, rows, None)
+    files, entries = {'model': checkpoint_bytes(result, backbone, extra)}, None
+    info = {'embedding_dim': int(embeddings.shape[1]), 'backbone': backbone.spec.name,
+            'backbone_weights': backbone.weights, 'gallery_store': store}
+    if store == 'files':
+        files |= {'embeddings': _npy_bytes(embeddings), 'gallery': _parquet_bytes(rows)}
+        info |= {'count': len(rows), 'labels': int(rows.label.nunique()), 'gallery_version': version + 1,
+                 'next_id': next_id + len(rows)}
+    elif store == 'sqlite':
+        name = _database_name(); info |= dict.fromkeys(_FILE_GALLERY_KEYS)
+        create_gallery_database(folder/name, embeddings, rows, next_id + len(rows), version + 1)
+        entries = {'gallery': _database_entry(name), 'embeddings': None}
+    else: raise RunError(f"no gallery store {store!r} to save into (known: files, sqlite)")
+    return _commit(folder, files, info, entries, clean=False)
 
 # %% ../nbs/05_run.ipynb #53d97b88
 def default_run_dir()->Path:
@@ -398,7 +878,7 @@ class Run:
     def __init__(self, folder, verify:bool=True, device='auto'):
         self.folder = Path(folder); self.manifest = read_manifest(self.folder, verify)
         self.head, self.meta, self._backbone_state = load_checkpoint(self.folder/self.manifest['files']['model']['name'])
-        self.gallery: GalleryStore = open_gallery(self.folder, self.manifest)
+        self.gallery: GalleryStore = open_gallery(self.folder, self.manifest, verify)
         self.device, self._runner = device, None
         dim = self.manifest.get('embedding_dim')
         if dim != self.meta['embedding_dim']:
