@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_service.ipynb #6763feeb
 from __future__ import annotations
-import asyncio, ctypes, errno, hashlib, logging, os, threading, time, uuid
+import asyncio, ctypes, errno, hashlib, logging, os, sqlite3, threading, time, uuid
 from contextlib import contextmanager
 from collections import Counter
 from dataclasses import dataclass
@@ -15,7 +15,7 @@ from PIL import Image
 from fastcore.basics import patch
 from .data import ImageError, open_image, size_problem, MAX_IMAGE_PIXELS
 from .model import embed_features
-from .run import Run, default_run_dir, write_durably
+from .run import Run, RunError, default_run_dir, write_durably
 
 # %% auto #0
 __all__ = ['FORMATS', 'ServiceConfig', 'ServiceError', 'sniff_format', 'decode_upload', 'MicroBatcher', 'decode_cost',
@@ -239,11 +239,14 @@ def gallery_row(self:Service, image_id:int)->tuple[np.ndarray, pd.Series]:
 # %% ../nbs/07_service.ipynb #a65ac875
 @contextmanager
 def _writable(run:Run):
-    "Turn the errors of writing into a read-only run into a 503 that says so."
+    "Turn the errors of a run that cannot take a write now (read-only, locked, replaced) into a 503."
     try: yield
     except OSError as e:
         if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM): raise
         raise ServiceError(503, f"the run {run.folder.name} cannot be written ({e.strerror}); searches still work") from None
+    except sqlite3.OperationalError as e:  # the SQLite store: read-only file, or its write lock held too long
+        raise ServiceError(503, f"the run {run.folder.name} cannot be written now ({e}); try again") from None
+    except RunError as e: raise ServiceError(503, str(e)) from None
 
 # %% ../nbs/07_service.ipynb #d7517f96
 @patch
