@@ -358,7 +358,7 @@ def iterate(self:FileGallery, rows:int=65_536)->Iterator[tuple[np.ndarray, pd.Da
         yield state.embeddings[start:start + rows], state.rows.iloc[start:start + rows].reset_index(drop=True)
 
 # %% ../nbs/05_run.ipynb #ee9d5a41
-GALLERY_STORES = {'files': 'imgsim.run.FileGallery'} # store name in a manifest -> import path of its class
+GALLERY_STORES = {'files': 'imgsim.run.FileGallery', 'milvus': 'imgsim.scale.MilvusGallery'} # store name in a manifest -> import path of its class
 
 def open_gallery(folder, manifest:dict)->GalleryStore:
     "The gallery store that a run's manifest names, opened."
