@@ -807,7 +807,8 @@ def iterate(self:MigratingGallery, rows=65_536): return self._current().iterate(
 def __repr__(self:MigratingGallery): return f"MigratingGallery({self.store!r})"
 
 # %% ../nbs/05_run.ipynb #ee9d5a41
-GALLERY_STORES = {'files': 'imgsim.run.MigratingGallery', 'sqlite': 'imgsim.run.SqliteGallery'} # name -> class
+GALLERY_STORES = {'files': 'imgsim.run.MigratingGallery', 'sqlite': 'imgsim.run.SqliteGallery', # name -> class
+                  'milvus': 'imgsim.scale.MilvusGallery'}
 
 def open_gallery(folder, manifest:dict, verify:bool=True)->GalleryStore:
     "The gallery store that a run's manifest names, opened."
