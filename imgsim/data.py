@@ -15,10 +15,11 @@ from torchvision.transforms import v2 as T
 
 # %% auto #0
 __all__ = ['MAX_IMAGE_PIXELS', 'MAX_ASPECT_RATIO', 'IMAGE_EXTENSIONS', 'FASHION_MNIST_DIR', 'FASHION_MNIST_CLASSES',
-           'SAMPLE_FILE', 'IMAGENET_MEAN', 'IMAGENET_STD', 'ImageError', 'eight_bit', 'to_rgb', 'size_problem',
-           'open_image', 'image_problem', 'check_images', 'load_folder', 'load_manifest', 'load_collection',
-           'cache_dir', 'read_idx', 'load_fashion_mnist', 'write_image_folder', 'sample_collection', 'image_transform',
-           'train_transform', 'ImageDataset', 'split_by_image', 'split_by_class', 'require_label_pairs', 'PKSampler']
+           'SAMPLE_FILE', 'IMAGENET_MEAN', 'IMAGENET_STD', 'AUGMENTATIONS', 'ImageError', 'eight_bit', 'to_rgb',
+           'size_problem', 'open_image', 'image_problem', 'check_images', 'load_folder', 'load_manifest',
+           'load_collection', 'cache_dir', 'read_idx', 'load_fashion_mnist', 'write_image_folder', 'sample_collection',
+           'image_transform', 'train_transform', 'ImageDataset', 'split_by_image', 'split_by_class',
+           'require_label_pairs', 'PKSampler']
 
 # %% ../nbs/00_data.ipynb #c82535c7
 class ImageError(ValueError):
@@ -234,10 +235,19 @@ def image_transform(size:int=224, # side of the square crop fed to the network
     return T.Compose([T.ToImage(), T.Resize(resize or round(size * 8 / 7), antialias=True), T.CenterCrop(size),
                       T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)])
 
-def train_transform(size:int=224, mean=IMAGENET_MEAN, std=IMAGENET_STD)->T.Compose:
-    "Training transform: random resized crop, horizontal flip, colour jitter, normalise."
-    return T.Compose([T.ToImage(), T.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True), T.RandomHorizontalFlip(),
-                      T.ColorJitter(0.3, 0.3, 0.3), T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)])
+AUGMENTATIONS = ('flip', 'mild', 'strong')
+
+def train_transform(size:int=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                    strength:str='strong', # one of `AUGMENTATIONS`
+                   )->T.Compose:
+    "Training transform at a strength: crop (centre or random resized), flip, colour jitter, normalise."
+    if strength not in AUGMENTATIONS: raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, not {strength!r}")
+    crop = {'flip': [T.Resize(round(size * 8 / 7), antialias=True), T.CenterCrop(size)],
+            'mild': [T.RandomResizedCrop(size, scale=(0.6, 0.9), ratio=(0.9, 1.1), antialias=True)],
+            'strong': [T.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True)]}[strength]
+    jitter = [T.ColorJitter(0.3, 0.3, 0.3)] if strength == 'strong' else []
+    return T.Compose([T.ToImage(), *crop, T.RandomHorizontalFlip(), *jitter,
+                      T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)])
 
 # %% ../nbs/00_data.ipynb #56db81f2
 class ImageDataset(Dataset):

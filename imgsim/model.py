@@ -17,8 +17,8 @@ from .data import ImageError, ImageDataset, cache_dir, image_transform, IMAGENET
 
 # %% auto #0
 __all__ = ['BACKBONES', 'CHUNK_ROWS', 'BackboneSpec', 'register_backbone', 'WeightsUnavailable', 'resnet50_weights_file',
-           'load_backbone', 'EmbeddingHead', 'embed_features', 'EmbeddingNet', 'cpu_has_bf16', 'resolve_device',
-           'Runner', 'feature_cache_key', 'extract_features', 'embed_images']
+           'load_backbone', 'EmbeddingHead', 'resolve_device', 'to_tensor', 'to_numpy', 'embed_features',
+           'EmbeddingNet', 'cpu_has_bf16', 'Runner', 'feature_cache_key', 'extract_features', 'embed_images']
 
 # %% ../nbs/01_model.ipynb #5d07167c
 @dataclass
@@ -129,16 +129,38 @@ class EmbeddingHead(nn.Module):
         self.in_dim, self.out_dim = in_dim, out_dim
     def forward(self, x): return F.normalize(self.layers(x), dim=1)
 
+# %% ../nbs/01_model.ipynb #347bae64
+def resolve_device(device:str|torch.device|None='auto')->torch.device:
+    "A concrete device: 'auto' means CUDA when available, else CPU; 'cuda' gets its index."
+    if device in (None, 'auto'): device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    device = torch.device(device)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} asked for, but PyTorch sees no CUDA GPU; use device='cpu' or 'auto'")
+    return torch.device('cuda', torch.cuda.current_device()) if device.type == 'cuda' and device.index is None else device
+
+def to_tensor(x, # NumPy/pandas array, list of numbers, or a tensor on any device
+              device=None, # where it should be; None: where it is (NumPy: the CPU)
+              dtype=torch.float32, # the dtype it should have; None: keep it
+             )->torch.Tensor:
+    "`x` as a tensor on `device`: the one way data enters PyTorch."
+    if not isinstance(x, torch.Tensor): x = torch.from_numpy(np.ascontiguousarray(x))
+    return x.to(device=x.device if device is None else resolve_device(device), dtype=dtype or x.dtype)
+
+def to_numpy(x)->np.ndarray:
+    "A tensor on any device (any dtype, with or without gradients), or anything array-like, as NumPy."
+    if not isinstance(x, torch.Tensor): return np.asarray(x)
+    x = x.detach().cpu()
+    return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
+
 # %% ../nbs/01_model.ipynb #7e1d0a02
 @torch.no_grad()
 def embed_features(head:EmbeddingHead, # a trained head
-                   features:np.ndarray, # (N, feature_dim) backbone features
+                   features:np.ndarray, # (N, feature_dim) backbone features (NumPy, or a tensor on any device)
                    chunk:int=65_536, # rows per forward pass (bounds memory)
                   )->np.ndarray:
     "Embeddings (N, out_dim) float32 of backbone features, computed on the head's device."
     head.eval(); device = next(head.parameters()).device
-    parts = [head(torch.as_tensor(features[i:i + chunk], dtype=torch.float32, device=device)).cpu().numpy()
-             for i in range(0, len(features), chunk)]
+    parts = [to_numpy(head(to_tensor(features[i:i + chunk], device))) for i in range(0, len(features), chunk)]
     return np.concatenate(parts) if parts else np.zeros((0, head.out_dim), np.float32)
 
 # %% ../nbs/01_model.ipynb #1404d8e7
@@ -158,10 +180,6 @@ def cpu_has_bf16()->bool:
 def _has_openvino()->bool:
     try: import openvino; return True  # noqa: F401 (only whether it imports)
     except ImportError: return False
-
-def resolve_device(device:str|None='auto')->torch.device:
-    "'auto' means CUDA when available, else CPU."
-    return torch.device('cuda' if torch.cuda.is_available() else 'cpu') if device in (None, 'auto') else torch.device(device)
 
 # %% ../nbs/01_model.ipynb #a2187db4
 class Runner:
@@ -189,9 +207,10 @@ def _run_torch(self:Runner, images:torch.Tensor)->np.ndarray:
     "Features of a batch in PyTorch, with autocast for reduced precision."
 
     fast = self.precision != 'fp32'
+    if next(self._compiled.parameters()).device != self.device: self._compiled.to(self.device)  # another runner moved it
     images = images.to(self.device, non_blocking=True, memory_format=torch.channels_last if fast else torch.contiguous_format)
     with torch.autocast(self.device.type, dtype=torch.bfloat16 if self.precision == 'bf16' else torch.float16, enabled=fast):
-        return self._compiled(images).float().cpu().numpy()
+        return to_numpy(self._compiled(images).float())
 
 @patch
 def _run_openvino(self:Runner, images:torch.Tensor)->np.ndarray:
@@ -204,7 +223,7 @@ def _run_openvino(self:Runner, images:torch.Tensor)->np.ndarray:
             model = ov.convert_model(self.backbone.cpu().float(), example_input=torch.zeros(1, 3, size, size), input=[(-1, 3, size, size)])
         hints = {'INFERENCE_PRECISION_HINT': 'bf16' if self.precision == 'bf16' else 'f32', 'PERFORMANCE_HINT': 'LATENCY'}
         self._compiled = ov.Core().compile_model(model, 'CPU', hints)
-    return np.asarray(self._compiled(images.numpy())[0], dtype=np.float32)
+    return np.asarray(self._compiled(to_numpy(images))[0], dtype=np.float32)
 
 @patch
 def __call__(self:Runner, images:torch.Tensor)->np.ndarray:

@@ -64,9 +64,11 @@ def _test_vs_gallery(embeddings:np.ndarray, test:pd.DataFrame, gallery:pd.DataFr
 
 def _train(features, table, train, val, backbone, config, progress)->tuple:
     "The trained model and the features of the whole collection that its head takes."
-    if config.mode == 'light':
-        return train_head(features[train.index], train.label, features[val.index], val.label, config, progress), features
-    result = train_full(train, val, backbone, config, progress=progress)  # the backbone changed: extract again
+    probe_config = config if config.mode == 'light' else TrainConfig(**asdict(config) | dict(mode='light', epochs=config.probe_epochs))
+    probe = train_head(features[train.index], train.label, features[val.index], val.label, probe_config, progress)
+    if config.mode == 'light': return probe, features
+    result = train_full(train, val, backbone, config, head=probe.head, progress=progress)  # starts from the probe
+    if result.backbone is None: return result, features  # the probe was kept: the backbone and its features too
     return result, extract_features(table, Runner(result.backbone, config.device), cache=False, progress=progress)[0]
 
 # %% ../nbs/06_pipeline.ipynb #225904a3

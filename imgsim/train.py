@@ -4,16 +4,18 @@
 
 # %% ../nbs/02_train.ipynb #a652a35f
 from __future__ import annotations
-import copy, math, sys, time
-from dataclasses import dataclass, asdict
+import copy, hashlib, math, os, sys, time, warnings
+from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch, torch.nn as nn
 from tqdm.auto import tqdm
 from pytorch_metric_learning import losses, miners, reducers
 from pytorch_metric_learning.distances import CosineSimilarity
-from .data import PKSampler, ImageDataset, image_transform, train_transform
-from .model import EmbeddingHead, EmbeddingNet, load_backbone, resolve_device
+from torch.utils.data import DataLoader
+from .data import PKSampler, ImageDataset, image_transform, train_transform, AUGMENTATIONS
+from .model import EmbeddingHead, EmbeddingNet, Runner, load_backbone, resolve_device, to_tensor, to_numpy
+from .model import extract_features
 
 # %% auto #0
 __all__ = ['TripletLoss', 'TrainConfig', 'validation_top1', 'embedding_spread', 'TrainingCollapsed', 'TrainResult',
@@ -50,7 +52,7 @@ class TrainConfig:
     k: int = 4 # images per label per batch
     margin: float = 0.3 # triplet margin, in cosine similarity
     mining: str = 'batch_hard' # 'batch_hard' or 'semi_hard'
-    lr: float = 3e-4 # AdamW peak learning rate (the backbone gets lr / 10 in full mode)
+    lr: float = 3e-4 # AdamW peak learning rate of light mode (and of full mode's linear probe)
     weight_decay: float = 0.05 # AdamW weight decay
     schedule: str = 'cosine' # learning rate over the run: 'cosine' (decays to 0) or 'constant'
     standardize: bool = True # light mode: train on standardised features (folded into the head afterwards)
@@ -58,6 +60,11 @@ class TrainConfig:
     patience: int | None = None # stop after this many epochs without a better validation Top-1; None: run all epochs
     seed: int = 0 # seeds sampling and initialisation
     unfreeze: str = 'all' # full mode: 'all' the backbone, or only its 'last' stage
+    backbone_lr: float = 3e-5 # full mode: the backbone's peak learning rate
+    head_lr: float = 1e-4 # full mode: the peak learning rate of the head (which starts as the linear probe)
+    warmup: float = 0.1 # full mode: share of the steps over which the learning rates ramp up from 0
+    probe_epochs: int = 15 # full mode: epochs of the linear probe (light training) that comes first
+    augment: str = 'mild' # full mode: augmentation strength, one of chapter 00's AUGMENTATIONS
     batches_per_epoch: int | None = None # default: about one pass over the data
     device: str = 'auto' # 'auto', 'cpu', 'cuda'
 
@@ -67,17 +74,24 @@ class TrainConfig:
         if self.schedule not in ('cosine', 'constant'): raise ValueError(f"schedule must be 'cosine' or 'constant', not {self.schedule!r}")
         if self.epochs < 1 or self.p < 2 or self.k < 2: raise ValueError("need epochs >= 1, p >= 2 and k >= 2")
         if self.patience is not None and self.patience < 1: raise ValueError("patience must be None or >= 1")
+        if self.augment not in AUGMENTATIONS: raise ValueError(f"augment must be one of {AUGMENTATIONS}, not {self.augment!r}")
+        if not 0 <= self.warmup < 1 or self.probe_epochs < 1: raise ValueError("need 0 <= warmup < 1 and probe_epochs >= 1")
 
 # %% ../nbs/02_train.ipynb #206c59c4
 @torch.no_grad()
-def validation_top1(embeddings:torch.Tensor, labels, chunk:int=1024)->float:
-    "Leave-one-out Top-1 accuracy of L2-normalised embeddings."
-    labels = torch.as_tensor(np.asarray(pd.factorize(np.asarray(labels))[0]))
+def validation_top1(embeddings:torch.Tensor, # (N, D) L2-normalised: a tensor on any device, or NumPy
+                    labels, # N labels: list, NumPy, pandas, or a tensor on any device
+                    chunk:int=1024, # query rows scored at a time
+                   )->float:
+    "Leave-one-out Top-1 accuracy of L2-normalised embeddings, computed where the embeddings are."
+    embeddings = to_tensor(embeddings)
+    codes = to_tensor(pd.factorize(to_numpy(labels))[0], embeddings.device, torch.long)
     hits = 0
     for start in range(0, len(embeddings), chunk):
         sims = embeddings[start:start + chunk] @ embeddings.T
-        sims[torch.arange(len(sims)), torch.arange(start, start + len(sims))] = -math.inf
-        hits += (labels[sims.argmax(1)] == labels[start:start + chunk]).sum().item()
+        rows = torch.arange(len(sims), device=embeddings.device)
+        sims[rows, rows + start] = -math.inf
+        hits += (codes[sims.argmax(1)] == codes[start:start + chunk]).sum().item()
     return hits / len(embeddings)
 
 @torch.no_grad()
@@ -101,56 +115,83 @@ class TrainResult:
     backbone: nn.Module | None = None # the fine-tuned backbone (full mode only)
 
     @property
-    def metrics(self)->dict: return {'best_epoch': self.best_epoch, 'seconds': round(self.seconds, 2), **self.history.iloc[self.best_epoch - 1].to_dict()}
+    def metrics(self)->dict:
+        best = self.history[self.history.epoch == self.best_epoch].iloc[0].to_dict()
+        return {'best_epoch': self.best_epoch, 'seconds': round(self.seconds, 2), **best}
 
 # %% ../nbs/02_train.ipynb #c75f5c44
-def _fit(model:nn.Module, head:EmbeddingHead, embed_batch, embed_val, train_labels, val_labels, config:TrainConfig, progress:bool)->TrainResult:
-    "Shared training loop: P x K batches, triplet loss, validation, early stopping, collapse detection."
-    criterion = TripletLoss(config.margin, config.mining)
-    codes = torch.as_tensor(pd.factorize(np.asarray(train_labels))[0])
-    sampler = PKSampler(codes.numpy(), config.p, config.k, config.batches_per_epoch, seed=config.seed)
-    optimizer = torch.optim.AdamW(_param_groups(model, head, config), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _learning_rate_factor(config, config.epochs * len(sampler)))
-    rows, best, best_state, start, stale = [], -1., None, time.perf_counter(), 0
+def _fit(model:nn.Module, head:EmbeddingHead, batches, forward, embed_val, codes:torch.Tensor, val_labels,
+         config:TrainConfig, progress:bool, keep_start:bool=False)->TrainResult:
+    "Shared training loop: P x K batches, triplet loss, validation, the best epoch kept, collapse detection."
+    criterion, optimizer = TripletLoss(config.margin, config.mining), _optimizer(model, head, config)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _learning_rate_factor(config, config.epochs * len(batches)))
+    rows, start = [_validate(model, embed_val, val_labels, 0, math.nan, math.nan)] if keep_start else [], time.perf_counter()
+    best, best_epoch, best_state, stale = (rows[0]['val_top1'] if rows else -1.), 0, copy.deepcopy(model.state_dict()), 0
     for epoch in range(1, config.epochs + 1):
-        _train_mode(model); losses_, actives = [], []
-        for batch in tqdm(sampler, desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not progress):
-            loss, active = criterion(embed_batch(batch), codes[batch].to(_device(model)))
-            optimizer.zero_grad(); loss.backward(); optimizer.step(); schedule.step()
-            losses_.append(loss.item()); actives.append(active)
-        model.eval(); val = embed_val()
-        row = dict(epoch=epoch, loss=float(np.mean(losses_)), active=float(np.mean(actives)),
-                   val_top1=validation_top1(val, val_labels), spread=embedding_spread(val))
-        rows.append(row)
-        if progress: print(f"epoch {epoch}: loss {row['loss']:.4f}  active {row['active']:.2f}  val top1 {row['val_top1']:.4f}", file=sys.stderr)
-        if abs(row['loss'] - config.margin) < 0.02 * config.margin and row['spread'] < 0.01:
-            raise TrainingCollapsed(f"training collapsed at epoch {epoch}: loss {row['loss']:.4f} sits at the margin {config.margin} and the "
-                                    f"embeddings have stopped spreading (mean cosine distance {row['spread']:.4f}); nothing was saved. "
-                                    "Try a lower learning rate, mining='semi_hard', or check that the labels are right.")
-        if row['val_top1'] >= best: best, best_state, stale = row['val_top1'], copy.deepcopy(model.state_dict()), 0  # a tie goes to the later, more trained epoch
+        loss, active = _train_epoch(model, batches, forward, codes, criterion, optimizer, schedule, config, progress, epoch)
+        rows.append(row := _validate(model, embed_val, val_labels, epoch, loss, active))
+        _report(row, progress)
+        if (collapse := _collapse(row, config)) and not keep_start: raise collapse
+        if collapse: break  # full mode: the best so far (at worst the start) stands
+        if row['val_top1'] > best or (row['val_top1'] == best and best_epoch > 0):  # a tie goes to the later epoch, never from the start
+            best, best_epoch, best_state, stale = row['val_top1'], epoch, copy.deepcopy(model.state_dict()), 0
         else: stale += 1
         if config.patience and stale >= config.patience: break
     model.load_state_dict(best_state)
-    history = pd.DataFrame(rows)
-    return TrainResult(head.eval(), history, config, int(history.epoch[history.val_top1 == best].iloc[-1]), time.perf_counter() - start)
+    return TrainResult(head.eval(), pd.DataFrame(rows), config, best_epoch, time.perf_counter() - start)
 
+# %% ../nbs/02_train.ipynb #4b91414d
+def _train_epoch(model, batches, forward, codes, criterion, optimizer, schedule, config, progress, epoch)->tuple:
+    "One pass over the batches: the mean loss and the mean share of active triplets."
+    _train_mode(model, freeze_batchnorm=config.mode == 'full'); losses_, actives = [], []
+    for inputs, positions, *_ in tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not progress):
+        loss, active = criterion(forward(inputs), codes[positions])
+        optimizer.zero_grad(set_to_none=True); loss.backward(); optimizer.step(); schedule.step()
+        losses_.append(loss.item()); actives.append(active)
+    return float(np.mean(losses_)), float(np.mean(actives))
+
+def _validate(model, embed_val, val_labels, epoch:int, loss:float, active:float)->dict:
+    "The history's row for an epoch: its training figures, validation Top-1 and spread."
+    model.eval(); val = embed_val()
+    return dict(epoch=epoch, loss=loss, active=active, val_top1=validation_top1(val, val_labels), spread=embedding_spread(val))
+
+# %% ../nbs/02_train.ipynb #5d12c9c6
+def _report(row:dict, progress:bool):
+    "Print the epoch's line."
+    if progress: print(f"epoch {row['epoch']}: loss {row['loss']:.4f}  active {row['active']:.2f}  val top1 {row['val_top1']:.4f}", file=sys.stderr)
+
+def _collapse(row:dict, config:TrainConfig)->TrainingCollapsed|None:
+    "The error to raise if the embeddings collapsed this epoch (loss at the margin, no spread), else None."
+    if abs(row['loss'] - config.margin) < 0.02 * config.margin and row['spread'] < 0.01:
+        return TrainingCollapsed(f"training collapsed at epoch {row['epoch']}: loss {row['loss']:.4f} sits at the margin {config.margin} and the "
+                                f"embeddings have stopped spreading (mean cosine distance {row['spread']:.4f}); nothing was saved. "
+                                "Try a lower learning rate, mining='semi_hard', or check that the labels are right.")
+
+# %% ../nbs/02_train.ipynb #77bd0402
 def _learning_rate_factor(config:TrainConfig, steps:int):
-    "Multiplier of the peak learning rate at each step: constant, or a cosine from 1 down to 0."
-    if config.schedule == 'constant': return lambda step: 1.
-    return lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+    "Multiplier of the peak learning rate at each step: a linear warm-up (full mode), then constant or a cosine to 0."
+    warm = round(config.warmup * steps) if config.mode == 'full' else 0
+    def factor(step):
+        if step < warm: return (step + 1) / warm
+        if config.schedule == 'constant': return 1.
+        return 0.5 * (1 + math.cos(math.pi * min(step - warm, steps - warm) / max(steps - warm, 1)))
+    return factor
 
+def _optimizer(model, head, config)->torch.optim.AdamW:
+    "AdamW with the head at its learning rate and any trainable backbone parameters at the backbone's."
+    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith('head.')] if model is not head else []
+    groups = [{'params': list(head.parameters()), 'lr': config.lr if config.mode == 'light' else config.head_lr}]
+    return torch.optim.AdamW(groups + ([{'params': rest, 'lr': config.backbone_lr}] if rest else []), weight_decay=config.weight_decay)
+
+# %% ../nbs/02_train.ipynb #74fae172
 def _device(model): return next(model.parameters()).device
 
-def _train_mode(model:nn.Module):
-    "Training mode, except BatchNorm layers whose parameters are frozen keep their running statistics."
+def _train_mode(model:nn.Module, freeze_batchnorm:bool=False):
+    "Training mode, except BatchNorm layers that are frozen (all of them, or those without trainable parameters)."
     model.train()
     for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()): m.eval()
-
-def _param_groups(model, head, config):
-    "The head at full learning rate, any trainable backbone parameters at a tenth."
-    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith('head.') and model is not head]
-    return [{'params': list(head.parameters())}] + ([{'params': rest, 'lr': config.lr / 10}] if rest else [])
+        frozen = freeze_batchnorm or not any(p.requires_grad for p in m.parameters())
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and frozen: m.eval()
 
 # %% ../nbs/02_train.ipynb #62b0b060
 def feature_standardization(features:torch.Tensor, # (N, D) training features
@@ -167,6 +208,16 @@ def fold_standardization(head:EmbeddingHead, shift:torch.Tensor, scale:torch.Ten
     linear.bias.sub_(linear.weight @ shift)
     return head
 
+# %% ../nbs/02_train.ipynb #dfceec18
+class _FeatureBatches:
+    "P x K batches of a feature matrix's rows, as (rows, positions), drawn afresh on each pass."
+    def __init__(self, x:torch.Tensor, sampler:PKSampler): self.x, self.sampler = x, sampler
+    def __len__(self): return len(self.sampler)
+    def __iter__(self):
+        for batch in self.sampler:
+            positions = torch.as_tensor(batch)
+            yield self.x[positions.to(self.x.device)], positions
+
 # %% ../nbs/02_train.ipynb #030db1d4
 def train_head(features:np.ndarray, # cached backbone features of the training images
                labels, # their labels
@@ -179,14 +230,15 @@ def train_head(features:np.ndarray, # cached backbone features of the training i
     config = config or TrainConfig()
     if len(features) != len(labels) or len(val_features) != len(val_labels): raise ValueError("features and labels differ in length")
     torch.manual_seed(config.seed)
-    device = resolve_device(config.device)
+    device, codes = resolve_device(config.device), pd.factorize(to_numpy(labels))[0]
+    sampler = PKSampler(codes, config.p, config.k, config.batches_per_epoch, seed=config.seed)
     head = EmbeddingHead(features.shape[1], config.embedding_dim).to(device)
-    x, val_x = torch.as_tensor(features, dtype=torch.float32, device=device), torch.as_tensor(val_features, dtype=torch.float32, device=device)
-    shift, scale = feature_standardization(x) if config.standardize else (torch.zeros(x.shape[1], device=device), torch.ones(x.shape[1], device=device))
+    x, val_x = to_tensor(features, device), to_tensor(val_features, device)
+    shift, scale = feature_standardization(x) if config.standardize else (torch.zeros_like(x[0]), torch.ones_like(x[0]))
     x, val_x = (x - shift) * scale, (val_x - shift) * scale
     def embed_val():
         with torch.no_grad(): return head(val_x)
-    result = _fit(head, head, lambda batch: head(x[batch]), embed_val, labels, val_labels, config, progress)
+    result = _fit(head, head, _FeatureBatches(x, sampler), head, embed_val, to_tensor(codes, device, torch.long), val_labels, config, progress)
     fold_standardization(result.head, shift, scale)
     return result
 
@@ -212,32 +264,78 @@ def _last_stage(backbone:nn.Module)->nn.Module:
     if hasattr(inner, '_blocks'): return nn.ModuleList([*inner._blocks[-2:], inner._conv_head, inner._bn1])
     raise ValueError(f"don't know the last stage of {type(backbone).__name__}; use unfreeze='all'")
 
-def _load_images(table:pd.DataFrame, transform, device)->torch.Tensor:
-    "A batch tensor of the table's images."
-    dataset = ImageDataset(table, transform)
-    return torch.stack([dataset[i][0] for i in range(len(dataset))]).to(device)
+def _trainable_copy(backbone, image_size:int|None)->nn.Module:
+    "A copy of the backbone to train (the original stays as it is), preprocessing at `image_size` if given."
+    model = copy.deepcopy(load_backbone(backbone) if isinstance(backbone, str) else backbone)
+    if image_size: model.spec = replace(model.spec, image_size=image_size, resize=round(image_size * 8 / 7))
+    return model
+
+# %% ../nbs/02_train.ipynb #3a573009
+def _linear_probe(train, val, model, config, progress)->tuple[EmbeddingHead, pd.DataFrame, pd.DataFrame]:
+    "The head trained on the frozen backbone's features, and the train and validation rows that decoded."
+    runner = Runner(model, config.device)
+    (x, train), (val_x, val) = extract_features(train, runner, progress=progress), extract_features(val, runner, progress=progress)
+    probe = replace(config, mode='light', epochs=config.probe_epochs)
+    return train_head(x, train.label, val_x, val.label, probe, progress).head, train, val
+
+def _finetunable(model, head, config, device)->EmbeddingNet:
+    "Backbone and head on `device` with the parts that learn unfrozen; channels-last on a GPU."
+    model.requires_grad_(False)
+    (model if config.unfreeze == 'all' else _last_stage(model)).requires_grad_(True)
+    net = EmbeddingNet(model, copy.deepcopy(head).requires_grad_(True)).to(device)
+    return net.to(memory_format=torch.channels_last) if device.type == 'cuda' else net
+
+# %% ../nbs/02_train.ipynb #df5c7bf4
+def _image_loader(table, transform, device, workers:int, **kwargs)->DataLoader:
+    "A table's images, decoded and transformed in `workers` processes, pinned for a GPU."
+    return DataLoader(ImageDataset(table, transform), num_workers=workers, pin_memory=device.type == 'cuda',
+                      persistent_workers=workers > 0, **kwargs)
+
+def _forward_images(net:EmbeddingNet, device:torch.device):
+    "A function from an image batch to float32 embeddings: bf16 autocast and channels-last on a GPU."
+    cuda = device.type == 'cuda'
+    def forward(images):
+        images = images.to(device, non_blocking=True, memory_format=torch.channels_last if cuda else torch.contiguous_format)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda): features = net.backbone(images)
+        return net.head(features.float())
+    return forward
+
+# %% ../nbs/02_train.ipynb #00a64e39
+def _kept_or_probe(result:TrainResult, net:EmbeddingNet)->TrainResult:
+    "The fine-tuned backbone if an epoch beat the probe on validation; else the probe alone, and a warning."
+    if result.best_epoch > 0:
+        result.backbone = net.backbone.eval().requires_grad_(False)
+        digest = hashlib.sha256(b''.join(to_numpy(t).tobytes() for t in result.backbone.state_dict().values()))
+        result.backbone.weights += f"+finetuned-{digest.hexdigest()[:12]}"  # its features are its own (feature cache key)
+        return result
+    top1 = result.history.val_top1
+    warnings.warn(f"full fine-tuning did not beat its starting point on validation (Top-1 {top1.iloc[0]:.4f}, best "
+                  f"fine-tuned epoch {top1.iloc[1:].max():.4f}): keeping the linear probe on the unchanged backbone", stacklevel=3)
+    return result
 
 # %% ../nbs/02_train.ipynb #9154ef08
 def train_full(train:pd.DataFrame, # training collection table
                val:pd.DataFrame, # validation collection table
-               backbone:str|nn.Module='resnet50', # backbone name or a module from `load_backbone`
+               backbone:str|nn.Module='resnet50', # backbone name or a module from `load_backbone` (left unchanged)
                config:TrainConfig|None=None, # training settings; mode is set to 'full'
-               image_size:int|None=None, # override the backbone's input size (e.g. for a quick smoke test)
+               image_size:int|None=None, # train and validate at this input size instead of the backbone's
+               head:EmbeddingHead|None=None, # the linear probe to start from (trained on this backbone at this size); None: train it
+               num_workers:int|None=None, # decoding processes (default: the CPU count, at most 8; none for a tiny set)
                progress:bool=True,
               )->TrainResult:
-    "Full fine-tuning: backbone and head end to end on augmented images."
-    config = TrainConfig(**{**asdict(config or TrainConfig()), 'mode': 'full'})
+    "Full fine-tuning from a linear probe, end to end on augmented images; never worse on validation than the probe."
+    config = replace(config or TrainConfig(), mode='full')
+    device, model = resolve_device(config.device), _trainable_copy(backbone, image_size)
+    if head is None: head, train, val = _linear_probe(train, val, model, config, progress)
     torch.manual_seed(config.seed)
-    device = resolve_device(config.device)
-    backbone = load_backbone(backbone) if isinstance(backbone, str) else backbone
-    spec, size = backbone.spec, image_size or backbone.spec.image_size
-    backbone.requires_grad_(False)
-    (backbone if config.unfreeze == 'all' else _last_stage(backbone)).requires_grad_(True)
-    net = EmbeddingNet(backbone, EmbeddingHead(spec.feature_dim, config.embedding_dim)).to(device)
-    augment = train_transform(size, spec.mean, spec.std)
-    plain = spec.transform() if image_size is None else image_transform(size, round(size * 8 / 7), spec.mean, spec.std)
+    net = _finetunable(model, head, config, device)
+    workers = num_workers if num_workers is not None else 0 if len(train) <= 4 * config.p * config.k else min(8, os.cpu_count() or 1)
+    sampler = PKSampler(pd.factorize(train.label)[0], config.p, config.k, config.batches_per_epoch, seed=config.seed)
+    batches = _image_loader(train, train_transform(model.spec.image_size, model.spec.mean, model.spec.std, config.augment),
+                            device, workers, batch_sampler=sampler)
+    val_loader, forward = _image_loader(val, model.spec.transform(), device, workers, batch_size=128), _forward_images(net, device)
     def embed_val():
-        with torch.no_grad(): return torch.cat([net(_load_images(val.iloc[i:i + 64], plain, device)) for i in range(0, len(val), 64)])
-    result = _fit(net, net.head, lambda batch: net(_load_images(train.iloc[batch], augment, device)), embed_val, train.label, val.label, config, progress)
-    result.backbone = net.backbone.eval().requires_grad_(False)
-    return result
+        with torch.no_grad(): return torch.cat([forward(images) for images, *_ in val_loader])
+    codes = to_tensor(pd.factorize(train.label)[0], device, torch.long)
+    result = _fit(net, net.head, batches, forward, embed_val, codes, val.label, config, progress, keep_start=True)
+    return _kept_or_probe(result, net)
