@@ -9,7 +9,7 @@ on stderr (warnings, progress bars) are dropped. Kept outputs must be byte-stabl
 so the check fails on an output that holds a temporary path, an object address, a timing or a
 progress bar, and on a notebook over 500 KB. Run `nbdev_clean` afterwards (the script does).
 """
-import re, subprocess, sys, time
+import os, re, subprocess, sys, tempfile, time
 from pathlib import Path
 from execnb.nbio import read_nb, write_nb
 from execnb.shell import CaptureShell
@@ -17,7 +17,7 @@ from fastcore.xtras import working_directory
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIP = re.compile(r'^\s*#\|\s*(slow|gpu|eval:\s*false)\b', re.M)
-UNSTABLE = {'a temporary path': re.compile(r'/tmp/|/var/folders/|imgsim-test-cache'), 'an object address': re.compile(r' at 0x[0-9a-f]{6,}'),
+UNSTABLE = {'a temporary path': re.compile(r'/tmp/|/var/folders/|imgsim-test-cache|\.cache/imgsim'), 'an object address': re.compile(r' at 0x[0-9a-f]{6,}'),
             'a timing': re.compile(r'took_ms|\d+(\.\d+)? ?(ms|s)\b elapsed|it/s\]'), 'a progress bar': re.compile(r'\d+%\|')}
 MAX_BYTES = 500_000
 
@@ -45,6 +45,7 @@ def problems(path:Path)->list[str]:
     return found
 
 if __name__ == '__main__':
+    os.environ.setdefault('IMGSIM_CACHE', tempfile.mkdtemp(prefix='imgsim-refresh-'))  # as .ci/test: a fresh cache
     args = [a for a in sys.argv[1:] if a != '--check']
     paths = [Path(a).resolve() for a in args] or sorted(p for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith('_'))
     if '--check' not in sys.argv:

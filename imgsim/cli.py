@@ -65,6 +65,8 @@ def _more_commands(commands, parser):
     how.add_argument('--replace', action='store_true', help="replace a gallery that has images")
     index.add_argument('--allow-duplicates', action='store_true',
                        help="also add files the gallery already has (same SHA-256)")
+    index.add_argument('--ray', nargs='?', const='local', default=None, metavar='ADDRESS',
+                       help="embed on Ray: a cluster's address, or none to start Ray here (pip install imgsim[scale])")
     evaluate = commands.add_parser('eval', help="print retrieval metrics as JSON")
     evaluate.add_argument('--run', type=Path, default=None, help=run_help)
     evaluate.add_argument('--queries', type=Path, default=None,
@@ -81,6 +83,11 @@ def _search_commands(commands, parser, run_help:str):
     serve.add_argument('--run', type=Path, default=None, help=run_help)
     serve.add_argument('--host', default='127.0.0.1')
     serve.add_argument('--port', type=int, default=8000)
+    milvus = commands.add_parser('milvus', help="move the run's gallery into Milvus (pip install imgsim[scale])")
+    milvus.add_argument('--run', type=Path, default=None, help=run_help)
+    milvus.add_argument('--uri', default='gallery.milvus.db', help="a Milvus Lite file in the run, or a server URL")
+    milvus.add_argument('--collection', default='gallery', help="the collection's name (one per run on a server)")
+    milvus.add_argument('--index', default='auto', help="auto (FLAT, then HNSW for large galleries), FLAT, HNSW, ...")
     return parser
 
 # %% ../nbs/09_cli.ipynb #865bd0c9
@@ -125,6 +132,7 @@ def _index(a):
     if len(run) and not (a.append or a.replace):
         raise ValueError(f"the gallery of {run.folder} has {len(run)} images: "
                          "add --append to add to it, or --replace to replace it")
+    if a.ray: return _index_with_ray(run, a)
     counts = index_collection(run, a.images, append=a.append, duplicates=a.allow_duplicates)
     if counts['skipped']:
         _say(f"imgsim: skipped {counts['skipped']} duplicate image(s), files the gallery "
@@ -157,7 +165,20 @@ def _serve(a):
     Run(a.run or default_run_dir(), verify=False)  # fail here, plainly, if the run is not usable
     serve(a.run or default_run_dir(), a.host, a.port)  # uvicorn with bounded connections and keep-alive
 
-COMMANDS = dict(demo=_demo, train=_train, index=_index, eval=_eval, search=_search, serve=_serve)
+def _index_with_ray(run, a):
+    from imgsim.scale import index_with_ray
+    before = len(run)
+    index_with_ray(run, a.images, address=None if a.ray == 'local' else a.ray, append=a.append)
+    added = len(run) - (before if a.append else 0)
+    return {'run': str(run.folder), 'gallery': len(run), 'added': added, 'replaced': 0 if a.append else before}
+
+def _milvus(a):
+    from imgsim.run import default_run_dir
+    from imgsim.scale import use_milvus
+    manifest = use_milvus(a.run or default_run_dir(), a.uri, a.collection, a.index)
+    return {'run': str(a.run or default_run_dir()), 'gallery_store': manifest['gallery_store']}
+
+COMMANDS = dict(demo=_demo, train=_train, index=_index, eval=_eval, search=_search, serve=_serve, milvus=_milvus)
 
 # %% ../nbs/09_cli.ipynb #3fdc491e
 def user_errors()->tuple:

@@ -86,6 +86,7 @@ class MilvusGallery(GalleryStore):
     "A run's gallery in Milvus (a Milvus Lite file or a server); ids and version are the store's."
     def __init__(self, folder, # the run directory
                  manifest:dict|None=None, # its manifest (default: read it)
+                 verify:bool=True, # (the run's own checks; Milvus checks its data itself)
                 ):
         self.folder = Path(folder); manifest = manifest or read_manifest(self.folder)
         settings = manifest.get('milvus') or {}
@@ -322,7 +323,7 @@ def _point_at(folder:Path, manifest:dict, settings:dict)->dict:
     model = manifest['files']['model']
     new = manifest | {'gallery_store': 'milvus', 'milvus': settings, 'files': {'model': model}}
     write_durably(folder/MANIFEST, json.dumps(new, indent=2).encode())
-    _delete_unnamed(folder, {model['name']})
+    _delete_unnamed(folder, new)
     return new
 
 # %% ../nbs/10_scale.ipynb #cbfb3a26
