@@ -24,7 +24,7 @@ MAX_BYTES = 500_000
 def refresh(path:Path):
     "Execute a notebook in its folder and write it back with its (stdout and display) outputs."
     nb = read_nb(path)
-    shell = CaptureShell(path)
+    shell = CaptureShell(path, mpl_format='png')  # not retina: a quarter of the bytes
     def skip(cell): return cell.cell_type != 'code' or bool(SKIP.search(cell.source))
     start = time.time()
     with working_directory(path.parent): shell.run_all(nb, exc_stop=True, preproc=skip)
