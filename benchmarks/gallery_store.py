@@ -18,13 +18,7 @@ import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np, pandas as pd
 
-def unit_vectors(n, d, seed):
-    "n random unit vectors, made in blocks so no float64 copy of the whole array exists."
-    rng, out = np.random.default_rng(seed), np.empty((n, d), np.float32)
-    for s in range(0, n, 100_000):
-        block = rng.standard_normal((min(100_000, n - s), d), dtype=np.float32)
-        out[s:s + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
-    return out
+from search_speed import unit_vectors  # the same blockwise generator (benchmarks/ is on sys.path)
 
 def table(n, first=0):
     ids = np.arange(first, first + n)

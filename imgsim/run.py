@@ -189,7 +189,7 @@ class GalleryStore:
     def version(self)->int: "A number that changes whenever the gallery changes."; raise NotImplementedError
     def add(self, embeddings:np.ndarray, rows:pd.DataFrame)->np.ndarray:
         "Add rows (path, label, ...) and their embeddings atomically; return the ids allocated to them."
-        raise NotImplementedError
+        return self.bulk_load(embeddings, rows)
     def bulk_load(self, embeddings:np.ndarray, rows:pd.DataFrame, replace:bool=False)->np.ndarray:
         "Add many rows in one step (or, with `replace`, make them the whole gallery); return their ids."
         raise NotImplementedError
@@ -316,11 +316,6 @@ def _new_rows(rows:pd.DataFrame, embeddings:np.ndarray, next_id:int, dim:int|Non
     return pd.concat([pd.DataFrame({'id': np.arange(next_id, next_id + len(rows), dtype=np.int64)}), rows], axis=1)
 
 # %% ../nbs/05_run.ipynb #0702a945
-@patch
-def add(self:FileGallery, embeddings:np.ndarray, rows:pd.DataFrame)->np.ndarray:
-    "Add rows and their embeddings atomically; return their new ids."
-    return self.bulk_load(embeddings, rows)
-
 @patch
 def bulk_load(self:FileGallery, embeddings:np.ndarray, rows:pd.DataFrame, replace:bool=False)->np.ndarray:
     "Add many rows in one commit (or, with `replace`, make them the whole gallery); return their ids."
@@ -615,11 +610,6 @@ def _write(self:SqliteGallery, change)->object:
         return result
 
 # %% ../nbs/05_run.ipynb #0be4f2bd
-@patch
-def add(self:SqliteGallery, embeddings:np.ndarray, rows:pd.DataFrame)->np.ndarray:
-    "Add rows and their embeddings in one transaction; return their new ids."
-    return self.bulk_load(embeddings, rows)
-
 @patch
 def bulk_load(self:SqliteGallery, embeddings:np.ndarray, rows:pd.DataFrame, replace:bool=False)->np.ndarray:
     "Add many rows in one transaction (or, with `replace`, make them the whole gallery); return their ids."

@@ -187,11 +187,6 @@ def bulk_load(self:MilvusGallery, embeddings:np.ndarray, rows:pd.DataFrame,
 
 # %% ../nbs/10_scale.ipynb #c957fa99
 @patch
-def add(self:MilvusGallery, embeddings:np.ndarray, rows:pd.DataFrame)->np.ndarray:
-    "Add rows and their embeddings; return their new ids."
-    return self.bulk_load(embeddings, rows)
-
-@patch
 def _changed(self:MilvusGallery):
     "Count a change (the version every handle on this gallery compares with its own)."
     counters = self._counters()
