@@ -54,9 +54,14 @@ class ReadTimeout:
 
     async def __call__(self, scope, receive, send):
         if scope['type'] != 'http': return await self.app(scope, receive, send)
-        async def timed():
-            try: return await asyncio.wait_for(receive(), self.seconds)
+        body_done = False
+        async def timed():  # only while the body arrives: later reads wait for a disconnect, for as long as they like
+            nonlocal body_done
+            if body_done: return await receive()
+            try: message = await asyncio.wait_for(receive(), self.seconds)
             except asyncio.TimeoutError: raise HTTPException(408, f"the request body arrived too slowly (over {self.seconds:g} s)") from None
+            body_done = message.get('type') != 'http.request' or not message.get('more_body', False)
+            return message
         await self.app(scope, timed, send)
 
 # %% ../nbs/08_api.ipynb #1ee0a00b
