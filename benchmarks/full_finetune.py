@@ -39,6 +39,8 @@ def main():
     p.add_argument('--seeds', type=int, nargs='+', default=[0]); p.add_argument('--epochs', type=int, default=2)
     p.add_argument('--size', type=int, default=112); p.add_argument('--per-label', type=int, default=600)
     p.add_argument('--workers', type=int, default=2); p.add_argument('--root', default=FASHION_MNIST_DIR)
+    p.add_argument('--augment', default=TrainConfig.augment, help="full mode's augmentation strength")
+    p.add_argument('--out', default='full_finetune.json', help="results file name in benchmarks/results")
     a = p.parse_args()
     torch.set_num_threads(os.cpu_count())
     backbone = load_backbone('efficientnet_lite0')
@@ -50,14 +52,14 @@ def main():
                machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", torch=torch.__version__,
                backbone=f"efficientnet_lite0 (ImageNet) at {a.size} px", train_images=len(train), test_images=len(test),
                frozen_features_seconds=round(time.perf_counter() - start, 1), frozen=scores(torch.nn.functional.normalize(torch.from_numpy(test_x), dim=1).numpy(), test.label),
-               full_config=asdict(TrainConfig(mode='full', epochs=a.epochs, p=10, k=6)), seeds={})
+               full_config=asdict(TrainConfig(mode='full', epochs=a.epochs, p=10, k=6, augment=a.augment)), seeds={})
     for seed in a.seeds:
         fit, val = split_by_image(train, 0.1, seed=seed)
         light = train_head(train_x[fit.index], fit.label, train_x[val.index], val.label, TrainConfig(seed=seed), progress=False)
         row = {'light': scores(embed_features(light.head, test_x), test.label) | {'val_top1': round(float(light.history.val_top1.max()), 4)}}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
-            full = train_full(fit, val, backbone, TrainConfig(mode='full', epochs=a.epochs, p=10, k=6, seed=seed),
+            full = train_full(fit, val, backbone, TrainConfig(mode='full', epochs=a.epochs, p=10, k=6, seed=seed, augment=a.augment),
                               head=light.head, num_workers=a.workers, progress=False)
         tuned_x = test_x if full.backbone is None else extract_features(test, Runner(full.backbone, 'cpu'), cache=False, progress=False)[0]
         row['full'] = scores(embed_features(full.head, tuned_x), test.label) | dict(
@@ -67,6 +69,6 @@ def main():
         out['seeds'][seed] = row
         print(json.dumps({seed: row}, indent=1), flush=True)
         res = Path(__file__).parent/'results'; res.mkdir(exist_ok=True)
-        (res/'full_finetune.json').write_text(json.dumps(out, indent=2))
+        (res/a.out).write_text(json.dumps(out, indent=2))
 
 if __name__ == '__main__': main()
