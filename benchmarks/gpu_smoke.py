@@ -1,11 +1,11 @@
 """CUDA checks for the chapters that have no `#| gpu` cells of their own (search, run, service), and
 the full fine-tuning speed on the GPU. Run by benchmarks/gpu_check.sh; prints and writes JSON.
 
-    python benchmarks/gpu_smoke.py OUT.json
+    python benchmarks/gpu_smoke.py OUT.json [--checks search,runs,speed] [--device cpu]   # cpu: a check of the script
 
 1. `search(device='cuda')` returns exactly the CPU's exact (fp32) top-k, with and without `exclude`.
 2. A run built on CUDA (light, then full mode through `build_run`), embedded through `Run(device=...)`
-   and the service (`Service.embed`) on CUDA and on the CPU: cosine >= 0.999 between the two.
+   and the service (`Service.prepare` + `Service.embed`) on CUDA and on the CPU: cosine >= 0.999.
 3. Full fine-tuning of efficientnet_lite0 at 224 px: training images/s (the time of 40 batches minus
    the time of 10, so probe, validation and start-up costs cancel). Target: >= 2,000 images/s.
 """
@@ -20,7 +20,8 @@ from imgsim.train import TrainConfig, train_head, train_full
 from imgsim.search import search
 from imgsim.pipeline import build_run
 from imgsim.run import Run
-from imgsim.api import ApiConfig, Service
+from imgsim.service import Service, ServiceConfig
+DEVICE = 'cpu' if '--device' in sys.argv and sys.argv[sys.argv.index('--device') + 1] == 'cpu' else 'cuda'
 
 def check_search():
     rng = np.random.default_rng(0)
@@ -28,7 +29,7 @@ def check_search():
     gallery, queries = unit(20_000), unit(500)
     out = {}
     for name, exclude in (('plain', None), ('exclude', np.arange(500))):
-        s_gpu, i_gpu = search(queries, gallery, 10, exclude=exclude, device='cuda')
+        s_gpu, i_gpu = search(queries, gallery, 10, exclude=exclude, device=DEVICE)
         s_cpu, i_cpu = search(queries, gallery, 10, exclude=exclude, device='cpu', shortlist='off')
         out[name] = dict(same_positions=float((i_gpu == i_cpu).mean()), max_score_error=float(np.abs(s_gpu - s_cpu).max()))
     return out
@@ -36,13 +37,14 @@ def check_search():
 def cosine(a, b): return float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
 
 def check_runs(tmp):
-    out, pictures = {}, [Image.open(p).convert('RGB') for p in sample_collection().path[:16]]
+    out, paths = {}, sample_collection().path[:16]
+    pictures = [Image.open(p).convert('RGB') for p in paths]
     for mode in ('light', 'full'):
-        config = TrainConfig(mode=mode, epochs=2, device='cuda', probe_epochs=5)
+        config = TrainConfig(mode=mode, epochs=2, device=DEVICE, probe_epochs=5, batches_per_epoch=None if DEVICE == 'cuda' else 2)
         build_run(sample_collection(), tmp/mode, 'efficientnet_lite0', config, progress=False)
-        on_cpu, on_gpu = Run(tmp/mode, device='cpu'), Run(tmp/mode, device='cuda')
-        service = Service(ApiConfig(run_dir=tmp/mode, device='cuda'))
-        via_service = service.embed([service.transform(p) for p in pictures]); service.close()
+        on_cpu, on_gpu = Run(tmp/mode, device='cpu'), Run(tmp/mode, device=DEVICE)
+        service = Service(ServiceConfig(run_dir=tmp/mode, device=DEVICE))
+        via_service = service.embed([service.prepare(Path(p).read_bytes(), p) for p in paths]); service.close()
         exact = on_cpu.embed_images(pictures)
         out[mode] = dict(run_min_cosine=cosine(on_gpu.embed_images(pictures), exact), service_min_cosine=cosine(via_service, exact),
                          finetuned_backbone_kept=on_gpu._backbone_state is not None, metrics=on_gpu.meta.get('metrics'))
@@ -52,20 +54,22 @@ def full_speed():
     table = sample_collection()
     train, val = split_by_image(table, 0.2, seed=0)
     times = {}
-    for batches in (10, 40):
+    for name, batches in (('warm-up', 3), (10, 10), (40, 40)):  # the warm-up fills the feature cache, cuDNN's choices
         config = TrainConfig(mode='full', epochs=1, p=10, k=26, batches_per_epoch=batches, device='cuda', probe_epochs=1)
         start = time.perf_counter(); train_full(train, val, 'efficientnet_lite0', config, num_workers=12, progress=False)
-        times[batches] = time.perf_counter() - start
+        times[name] = time.perf_counter() - start
     return dict(images_per_batch=260, seconds=times, train_images_per_second=round(30 * 260 / (times[40] - times[10]), 1))
 
 def main():
-    assert torch.cuda.is_available(), "no CUDA GPU"
+    assert DEVICE == 'cpu' or torch.cuda.is_available(), "no CUDA GPU"
     tmp = Path(tempfile.mkdtemp())
-    result = dict(gpu=torch.cuda.get_device_name(), torch=torch.__version__, date=time.strftime('%Y-%m-%d %H:%M'))
-    for name, check in (('search', check_search), ('runs', lambda: check_runs(tmp)), ('full_finetune_speed', full_speed)):
+    result = dict(gpu=torch.cuda.get_device_name() if DEVICE == 'cuda' else 'none (CPU check)', torch=torch.__version__, date=time.strftime('%Y-%m-%d %H:%M'))
+    checks = {'search': check_search, 'runs': lambda: check_runs(tmp), 'speed': full_speed}
+    chosen = sys.argv[sys.argv.index('--checks') + 1].split(',') if '--checks' in sys.argv else ['search', 'runs', 'speed'][:2 if DEVICE == 'cpu' else 3]
+    for name, check in ((n, checks[n]) for n in chosen):
         try: result[name] = check()
         except Exception as e: result[name] = f"FAILED: {type(e).__name__}: {e}"
         print(name, json.dumps(result[name], default=str), flush=True)
-    Path(sys.argv[1] if len(sys.argv) > 1 else 'gpu_smoke.json').write_text(json.dumps(result, indent=2, default=str))
+    Path(sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith('--') else 'gpu_smoke.json').write_text(json.dumps(result, indent=2, default=str))
 
 if __name__ == '__main__': main()

@@ -4,21 +4,26 @@
 
 # %% ../nbs/01_model.ipynb #03383c12
 from __future__ import annotations
-import hashlib, json, os, shutil, tempfile, warnings
+import hashlib, json, os, queue, shutil, tempfile, threading, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from fastcore.basics import patch
 from tqdm.auto import tqdm
+from io import BytesIO
+from PIL import Image
 from .data import ImageError, ImageDataset, cache_dir, image_transform, IMAGENET_MEAN, IMAGENET_STD
+from .data import open_image, size_problem, MAX_IMAGE_PIXELS
 
 # %% auto #0
-__all__ = ['BACKBONES', 'CHUNK_ROWS', 'BackboneSpec', 'register_backbone', 'WeightsUnavailable', 'resnet50_weights_file',
-           'load_backbone', 'EmbeddingHead', 'resolve_device', 'to_tensor', 'to_numpy', 'embed_features',
-           'EmbeddingNet', 'cpu_has_bf16', 'Runner', 'feature_cache_key', 'extract_features', 'embed_images']
+__all__ = ['BACKBONES', 'MAX_DECODE_PIXELS', 'CHUNK_ROWS', 'WORKER_NICENESS', 'BackboneSpec', 'register_backbone',
+           'WeightsUnavailable', 'resnet50_weights_file', 'load_backbone', 'EmbeddingHead', 'resolve_device',
+           'to_tensor', 'to_numpy', 'embed_features', 'EmbeddingNet', 'cpu_has_bf16', 'Runner', 'feature_cache_key',
+           'device_decodable', 'EncodedImageDataset', 'decode_jpegs', 'decode_batch', 'prefetched', 'extract_features',
+           'embed_images']
 
 # %% ../nbs/01_model.ipynb #5d07167c
 @dataclass
@@ -240,17 +245,118 @@ def feature_cache_key(table:pd.DataFrame, backbone:nn.Module, numerics:str)->str
         except OSError: h.update(f"{path}\0missing\n".encode())
     return h.hexdigest()[:24]
 
+# %% ../nbs/01_model.ipynb #78034ace
+def device_decodable(data:bytes, # the file's bytes
+                     max_pixels:int=MAX_IMAGE_PIXELS, # the pixel limit `open_image` applies
+                    )->int:
+    "Pixel count of a JPEG that decodes alike on any device (complete, 8-bit RGB/grey, upright), else 0."
+    if data[:2] != b'\xff\xd8' or not data.rstrip(b'\0').endswith(b'\xff\xd9'): return 0
+    try:
+        with Image.open(BytesIO(data)) as image:
+            plain = image.mode in ('RGB', 'L') and image.getexif().get(0x0112, 1) == 1
+            return image.width * image.height if plain and not size_problem(image, max_pixels) else 0
+    except Exception: return 0
+
+# %% ../nbs/01_model.ipynb #45f6da63
+class EncodedImageDataset(Dataset):
+    "Items (JPEG bytes or pixels, row position, error or '', pixel count if bytes else 0) of a collection table."
+    def __init__(self, table:pd.DataFrame, transform, draft_size:int|None=None):
+        self.paths, self.on_cpu = table.path.tolist(), ImageDataset(table, transform, draft_size)
+    def __len__(self): return len(self.paths)
+    def __getitem__(self, i):  # bytes, not tensors: a worker hands a tensor over through its own shared memory file
+        try: data = Path(self.paths[i]).read_bytes()
+        except OSError: data = b''
+        pixels = device_decodable(data)
+        return (data, i, '', pixels) if pixels else (*self.on_cpu[i], 0)
+
+# %% ../nbs/01_model.ipynb #d5d0c32b
+def decode_jpegs(data:list, # encoded JPEG files, each a uint8 tensor
+                 device='cpu', # where to decode: on a GPU, nvJPEG
+                )->list:
+    "RGB uint8 (3, H, W) images decoded in one batch on `device`, None where the decoder refuses a file."
+    from torchvision.io import decode_jpeg, ImageReadMode
+    def decode(x): return decode_jpeg(x, mode=ImageReadMode.RGB, device=device)
+    try: return list(decode(data)) if data else []
+    except RuntimeError: pass
+    def one(x):
+        try: return decode(x)
+        except RuntimeError: return None
+    return [one(x) for x in data]
+
+# %% ../nbs/01_model.ipynb #3b199536
+MAX_DECODE_PIXELS = 2**28 # decoded pixels at once on the device (~0.8 GB of RGB)
+
+def _decode_encoded(items, transform, device, draft_size)->tuple[list, list[str]]:
+    "Each item's image (uint8 decoded on `device`, or preprocessed pixels) and error."
+    images, errors = [x for x, *_ in items], [e for _, _, e, _ in items]
+    encoded = [j for j, item in enumerate(items) if item[3]]
+    slices = np.cumsum([items[j][3] for j in encoded]) // MAX_DECODE_PIXELS
+    for s in np.unique(slices):
+        chunk = [j for j, k in zip(encoded, slices) if k == s]
+        data = [torch.frombuffer(bytearray(images[j]), dtype=torch.uint8) for j in chunk]
+        for j, image in zip(chunk, decode_jpegs(data, device)):
+            if image is not None: images[j] = image; continue
+            try: images[j] = transform(open_image(images[j], draft_size=draft_size))
+            except ImageError as e: images[j], errors[j] = None, e.reason
+    return images, errors
+
+# %% ../nbs/01_model.ipynb #995dfd78
+def decode_batch(items:list, # from `EncodedImageDataset`
+                 transform, # the evaluation transform, applied on `device` to decoded images
+                 device='cpu', # where to decode and transform
+                 draft_size:int|None=None, # for files decoded on the CPU after all (see `open_image`)
+                )->tuple[torch.Tensor, list[str]]:
+    "A batch of preprocessed images on `device` and an error message per item ('' if none)."
+    images, errors = _decode_encoded(items, transform, device, draft_size)
+    size = transform(torch.zeros(3, 8, 8, dtype=torch.uint8)).shape
+    batch = torch.zeros(len(items), *size, device=device)
+    shapes = {tuple(x.shape) for x in images if x is not None and x.dtype == torch.uint8}
+    for shape in shapes:  # same-sized images are transformed together
+        same = [j for j, x in enumerate(images) if x is not None and x.dtype == torch.uint8 and x.shape == shape]
+        batch[same] = transform(torch.stack([images[j] for j in same])).as_subclass(torch.Tensor)
+    for j, x in enumerate(images):
+        if x is not None and x.dtype != torch.uint8: batch[j] = x.to(device)
+    return batch, errors
+
+# %% ../nbs/01_model.ipynb #c1b7fe7f
+def prefetched(items, # any iterable (e.g. a DataLoader)
+               prepare:Callable, # applied to each item in the background thread
+               depth:int=2, # prepared items held at most
+              ):
+    "Yield `prepare(item)` for each item in order, computed up to `depth` items ahead in a thread."
+    ready, stop, done = queue.Queue(depth), threading.Event(), object()
+    def work():
+        try:
+            for item in items:
+                if stop.is_set(): return
+                ready.put((prepare(item), None))
+        except BaseException as e: ready.put((None, e))
+        ready.put((done, None))
+    threading.Thread(target=work, daemon=True).start()
+    try:
+        while (got := ready.get())[0] is not done:
+            if got[1] is not None: raise got[1]
+            yield got[0]
+    finally:
+        stop.set()
+        while not ready.empty(): ready.get_nowait()  # unblock a waiting producer
+
 # %% ../nbs/01_model.ipynb #a76a1238
 CHUNK_ROWS = 2048 # rows per cache chunk (the unit of resumption)
+WORKER_NICENESS = 10 # on the CPU, decoding workers yield to the network's threads (0: equal priority)
 
-def _extract_chunk(runner, table, transform, batch_size, num_workers, bar)->tuple[np.ndarray, list[str]]:
-    "Features and per-row error messages for one chunk of rows."
-    loader = DataLoader(ImageDataset(table, transform, draft_size=runner.backbone.spec.resize), batch_size=batch_size,
-                        num_workers=num_workers, pin_memory=runner.device.type == 'cuda', persistent_workers=False)
-    features, errors = [], []
-    for images, _, reasons in loader:
-        features.append(runner(images)); errors.extend(reasons); bar.update(len(reasons))
-    return np.concatenate(features), errors
+def _yield_to_network(worker_id:int):
+    if WORKER_NICENESS: os.nice(WORKER_NICENESS)
+
+def _feature_batches(runner, table, transform, batch_size, num_workers, decoder):
+    "(features, error messages) for each batch of `table`'s rows, from one DataLoader."
+    on_device, draft, cuda = decoder == 'device', runner.backbone.spec.resize, runner.device.type == 'cuda'
+    dataset = (EncodedImageDataset if on_device else ImageDataset)(table, transform, draft_size=draft)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=list if on_device else None,
+                        pin_memory=cuda and not on_device, worker_init_fn=None if cuda else _yield_to_network)
+    def prepare(batch): return decode_batch(batch, transform, runner.device, draft) if on_device else (batch[0], batch[2])
+    for images, reasons in prefetched(loader, prepare):
+        yield runner(images), list(reasons)
 
 # %% ../nbs/01_model.ipynb #e30a945f
 def extract_features(table:pd.DataFrame, # collection table (needs a `path` column)
@@ -258,6 +364,7 @@ def extract_features(table:pd.DataFrame, # collection table (needs a `path` colu
                      batch_size:int|None=None, # images per forward pass (default: 32 on CPU, 256 on GPU)
                      num_workers:int|None=None, # decoding processes (default: the CPU count, at most 8)
                      device='auto', precision:str='auto', engine:str='auto', # see `Runner`
+                     decoder:str='auto', # 'pil' (workers), 'device' (the runner's device) or 'auto' (device on a GPU)
                      cache:bool=True, # read and write the on-disk feature cache
                      strict:bool=False, # raise on an undecodable image instead of dropping it
                      progress:bool=True, # show a progress bar
@@ -265,26 +372,34 @@ def extract_features(table:pd.DataFrame, # collection table (needs a `path` colu
     "Backbone features (float32, one row per usable image) and the table of those images."
     if len(table) == 0: raise ValueError("the collection is empty: nothing to extract")
     runner = backbone if isinstance(backbone, Runner) else Runner(backbone, device, precision, engine)
-    batch_size = batch_size or (256 if runner.device.type == 'cuda' else 32)
-    folder = cache_dir()/'features'/feature_cache_key(table, runner.backbone, f"{runner.engine}/{runner.precision}") if cache else Path(tempfile.mkdtemp())
-    if not (folder/'features.npy').exists(): _extract_to(folder, table, runner, batch_size, num_workers, progress)
+    cuda = runner.device.type == 'cuda'
+    batch_size, decoder = batch_size or (256 if cuda else 32), {'auto': 'device' if cuda else 'pil'}.get(decoder, decoder)
+    if decoder not in ('pil', 'device'): raise ValueError(f"decoder must be auto, pil or device, not {decoder!r}")
+    numerics = f"{runner.engine}/{runner.precision}" + ('/device-decoded' if decoder == 'device' else '')
+    folder = cache_dir()/'features'/feature_cache_key(table, runner.backbone, numerics) if cache else Path(tempfile.mkdtemp())
+    if not (folder/'features.npy').exists(): _extract_to(folder, table, runner, batch_size, num_workers, progress, decoder)
     features, errors = np.load(folder/'features.npy'), json.loads((folder/'errors.json').read_text())
     if not cache: shutil.rmtree(folder, ignore_errors=True)
     return _drop_failed(features, table, errors, strict)
 
 # %% ../nbs/01_model.ipynb #9105e05f
-def _extract_to(folder:Path, table, runner, batch_size, num_workers, progress):
+def _extract_to(folder:Path, table, runner, batch_size, num_workers, progress, decoder='pil'):
     folder.mkdir(parents=True, exist_ok=True)
     transform, n = runner.backbone.spec.transform(), len(table)
     if num_workers is None: num_workers = 0 if n <= 2 * batch_size else min(8, os.cpu_count() or 1)
-    with tqdm(total=n, desc=f"features {runner.backbone.spec.name}", unit='img', disable=not progress) as bar:
-        for start in range(0, n, CHUNK_ROWS):
-            part = folder/f"part-{start:09d}.npz"
-            rows = table.iloc[start:start + CHUNK_ROWS]
-            if part.exists(): bar.update(len(rows)); continue
-            features, errors = _extract_chunk(runner, rows, transform, batch_size, num_workers, bar)
-            np.savez(folder/'partial.npz', features=features, errors=np.array(errors, dtype=object).astype(str))
-            os.replace(folder/'partial.npz', part)
+    todo = [s for s in range(0, n, CHUNK_ROWS) if not (folder/f"part-{s:09d}.npz").exists()]
+    pending = table.iloc[[r for s in todo for r in range(s, min(s + CHUNK_ROWS, n))]]
+    batches = _feature_batches(runner, pending, transform, batch_size, num_workers, decoder)
+    with tqdm(total=n, initial=n - len(pending), desc=f"features {runner.backbone.spec.name}", unit='img', disable=not progress) as bar:
+        features, errors = np.zeros((0, 0), np.float32), []
+        for start in todo:
+            rows = min(start + CHUNK_ROWS, n) - start
+            while len(errors) < rows:
+                more, reasons = next(batches); bar.update(len(reasons))
+                features, errors = np.concatenate([features, more]) if len(features) else more, errors + reasons
+            np.savez(folder/'partial.npz', features=features[:rows], errors=np.array(errors[:rows], dtype=object).astype(str))
+            os.replace(folder/'partial.npz', folder/f"part-{start:09d}.npz")
+            features, errors = features[rows:], errors[rows:]
     parts = [np.load(p) for p in sorted(folder.glob('part-*.npz'))]
     (folder/'errors.json').write_text(json.dumps([str(e) for p in parts for e in p['errors']]))
     np.save(folder/'partial.npy', np.concatenate([p['features'] for p in parts])); os.replace(folder/'partial.npy', folder/'features.npy')

@@ -133,9 +133,9 @@ def _fit(model:nn.Module, head:EmbeddingHead, batches, forward, embed_val, codes
         _report(row, progress)
         if (collapse := _collapse(row, config)) and not keep_start: raise collapse
         if collapse: break  # full mode: the best so far (at worst the start) stands
-        if row['val_top1'] > best or (row['val_top1'] == best and best_epoch > 0):  # a tie goes to the later epoch, never from the start
-            best, best_epoch, best_state, stale = row['val_top1'], epoch, copy.deepcopy(model.state_dict()), 0
-        else: stale += 1
+        stale = 0 if row['val_top1'] > best else stale + 1
+        if row['val_top1'] >= best:  # a tie goes to the later epoch (in full mode: trained, and not worse)
+            best, best_epoch, best_state = row['val_top1'], epoch, copy.deepcopy(model.state_dict())
         if config.patience and stale >= config.patience: break
     model.load_state_dict(best_state)
     return TrainResult(head.eval(), pd.DataFrame(rows), config, best_epoch, time.perf_counter() - start)
@@ -302,14 +302,14 @@ def _forward_images(net:EmbeddingNet, device:torch.device):
 
 # %% ../nbs/02_train.ipynb #00a64e39
 def _kept_or_probe(result:TrainResult, net:EmbeddingNet)->TrainResult:
-    "The fine-tuned backbone if an epoch beat the probe on validation; else the probe alone, and a warning."
+    "The fine-tuned backbone if an epoch matched the probe on validation; else the probe alone, and a warning."
     if result.best_epoch > 0:
         result.backbone = net.backbone.eval().requires_grad_(False)
         digest = hashlib.sha256(b''.join(to_numpy(t).tobytes() for t in result.backbone.state_dict().values()))
         result.backbone.weights += f"+finetuned-{digest.hexdigest()[:12]}"  # its features are its own (feature cache key)
         return result
     top1 = result.history.val_top1
-    warnings.warn(f"full fine-tuning did not beat its starting point on validation (Top-1 {top1.iloc[0]:.4f}, best "
+    warnings.warn(f"full fine-tuning scored below its starting point on validation (Top-1 {top1.iloc[0]:.4f}, best "
                   f"fine-tuned epoch {top1.iloc[1:].max():.4f}): keeping the linear probe on the unchanged backbone", stacklevel=3)
     return result
 

@@ -1,0 +1,62 @@
+"""CPU overlap: end-to-end extraction from JPEG files against the network alone, in one process.
+
+    python benchmarks/cpu_overlap.py [--images 256] [--rounds 3]
+
+ResNet-50 (random weights: speed does not depend on them) at 224 px, the CPU Runner's default
+(OpenVINO bf16 where the CPU has bf16 units), batch 32, 500x375 JPEG files (quality 90, as
+extract_speed.py makes them). Each round measures, one after another: the network alone on a
+preprocessed batch (the ceiling), then `extract_features(cache=False)` from the files with each
+decoding configuration (Pillow in 1 or 2 worker processes, niced as imgsim does by default or
+not; or decoding in the main process, in `prefetched`'s background thread). Reported: images/s per configuration and its ratio to the network-alone rate
+of the same round (issue 14's target: >= 0.85). Writes benchmarks/results/cpu_overlap.json.
+"""
+import argparse, json, os, subprocess, sys, tempfile, time, warnings
+from pathlib import Path
+import numpy as np, torch
+warnings.simplefilter('ignore')
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from extract_speed import make_jpegs
+import imgsim.model as model_module
+from imgsim.model import load_backbone, extract_features, Runner
+NICENESS = model_module.WORKER_NICENESS
+
+CONFIGS = {'pil, 1 worker': dict(decoder='pil', num_workers=1), 'pil, 2 workers': dict(decoder='pil', num_workers=2),
+           'pil, 2 workers, not niced': dict(decoder='pil', num_workers=2, niceness=0),
+           'pil, 1 worker, not niced': dict(decoder='pil', num_workers=1, niceness=0),
+           'device (main process), 1 reader': dict(decoder='device', num_workers=1)}
+
+def cpu_name():
+    out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
+    return next((l.split(':', 1)[1].strip() for l in out.splitlines() if l.startswith('Model name')), '?')
+
+def network_alone(runner, n):
+    batch = torch.randn(32, 3, 224, 224)
+    start = time.perf_counter()
+    for _ in range(n // 32): runner(batch)
+    return n // 32 * 32 / (time.perf_counter() - start)
+
+def main():
+    p = argparse.ArgumentParser(); p.add_argument('--images', type=int, default=256); p.add_argument('--rounds', type=int, default=3)
+    p.add_argument('--configs', default=';'.join(CONFIGS), help='names separated by ;'); a = p.parse_args()
+    torch.set_num_threads(os.cpu_count())
+    table = make_jpegs(Path(tempfile.mkdtemp())/'jpegs', a.images)
+    runner = Runner(load_backbone('resnet50', weights='random'))
+    extract_features(table[:32], runner, cache=False, progress=False); network_alone(runner, 64)  # warm-up
+    chosen = a.configs.split(';')
+    rounds = []
+    for r in range(a.rounds):
+        row = {'network alone': network_alone(runner, a.images)}
+        for name in chosen:
+            config = dict(CONFIGS[name]); model_module.WORKER_NICENESS = config.pop('niceness', NICENESS)
+            start = time.perf_counter(); extract_features(table, runner, cache=False, progress=False, **config)
+            row[name] = len(table) / (time.perf_counter() - start)
+        rounds.append(row); print({k: round(v, 1) for k, v in row.items()}, flush=True)
+    ratios = {name: [round(row[name] / row['network alone'], 3) for row in rounds] for name in chosen}
+    result = dict(command='python benchmarks/cpu_overlap.py ' + ' '.join(sys.argv[1:]), date=time.strftime('%Y-%m-%d %H:%M'),
+                  cpu=cpu_name(), cores=os.cpu_count(), runner=repr(runner), images=len(table), image_size='500x375 JPEG, quality 90',
+                  images_per_second=[{k: round(v, 1) for k, v in row.items()} for row in rounds],
+                  ratio_to_network_alone=ratios, median_ratio={k: float(np.median(v)) for k, v in ratios.items()})
+    print(json.dumps(result, indent=2))
+    (Path(__file__).parent/'results'/'cpu_overlap.json').write_text(json.dumps(result, indent=2))
+
+if __name__ == '__main__': main()
