@@ -249,21 +249,22 @@ def feature_cache_key(table:pd.DataFrame, backbone:nn.Module, numerics:str)->str
 def device_decodable(data:bytes, # the file's bytes
                      max_pixels:int=MAX_IMAGE_PIXELS, # the pixel limit `open_image` applies
                     )->int:
-    "Pixel count of a JPEG that decodes alike on any device (complete, 8-bit RGB/grey, upright), else 0."
+    "Pixel count of a JPEG that decodes alike on any device (complete, 8-bit RGB or grey, upright), or 0."
     if data[:2] != b'\xff\xd8' or not data.rstrip(b'\0').endswith(b'\xff\xd9'): return 0
     try:
         with Image.open(BytesIO(data)) as image:
             plain = image.mode in ('RGB', 'L') and image.getexif().get(0x0112, 1) == 1
-            return image.width * image.height if plain and not size_problem(image, max_pixels) else 0
+            fits = plain and not size_problem(image, max_pixels)
+            return image.width * image.height if fits else 0
     except Exception: return 0
 
 # %% ../nbs/01_model.ipynb #45f6da63
 class EncodedImageDataset(Dataset):
-    "Items (JPEG bytes or pixels, row position, error or '', pixel count if bytes else 0) of a collection table."
+    "Items (JPEG bytes or pixels, row position, error or '', pixels in the JPEG or 0) of a collection."
     def __init__(self, table:pd.DataFrame, transform, draft_size:int|None=None):
         self.paths, self.on_cpu = table.path.tolist(), ImageDataset(table, transform, draft_size)
     def __len__(self): return len(self.paths)
-    def __getitem__(self, i):  # bytes, not tensors: a worker hands a tensor over through its own shared memory file
+    def __getitem__(self, i):  # bytes, not tensors: a worker hands over each tensor in a shared-memory file
         try: data = Path(self.paths[i]).read_bytes()
         except OSError: data = b''
         pixels = device_decodable(data)
@@ -273,7 +274,7 @@ class EncodedImageDataset(Dataset):
 def decode_jpegs(data:list, # encoded JPEG files, each a uint8 tensor
                  device='cpu', # where to decode: on a GPU, nvJPEG
                 )->list:
-    "RGB uint8 (3, H, W) images decoded in one batch on `device`, None where the decoder refuses a file."
+    "RGB uint8 (3, H, W) images decoded in one batch on `device`; None where the decoder refuses a file."
     from torchvision.io import decode_jpeg, ImageReadMode
     def decode(x): return decode_jpeg(x, mode=ImageReadMode.RGB, device=device)
     try: return list(decode(data)) if data else []
@@ -304,15 +305,15 @@ def _decode_encoded(items, transform, device, draft_size)->tuple[list, list[str]
 def decode_batch(items:list, # from `EncodedImageDataset`
                  transform, # the evaluation transform, applied on `device` to decoded images
                  device='cpu', # where to decode and transform
-                 draft_size:int|None=None, # for files decoded on the CPU after all (see `open_image`)
+                 draft_size:int|None=None, # for files decoded on the CPU after all (`open_image`)
                 )->tuple[torch.Tensor, list[str]]:
     "A batch of preprocessed images on `device` and an error message per item ('' if none)."
     images, errors = _decode_encoded(items, transform, device, draft_size)
     size = transform(torch.zeros(3, 8, 8, dtype=torch.uint8)).shape
     batch = torch.zeros(len(items), *size, device=device)
-    shapes = {tuple(x.shape) for x in images if x is not None and x.dtype == torch.uint8}
-    for shape in shapes:  # same-sized images are transformed together
-        same = [j for j, x in enumerate(images) if x is not None and x.dtype == torch.uint8 and x.shape == shape]
+    decoded = {j: x for j, x in enumerate(images) if x is not None and x.dtype == torch.uint8}
+    for shape in {x.shape for x in decoded.values()}:  # same-sized images are transformed together
+        same = [j for j, x in decoded.items() if x.shape == shape]
         batch[same] = transform(torch.stack([images[j] for j in same])).as_subclass(torch.Tensor)
     for j, x in enumerate(images):
         if x is not None and x.dtype != torch.uint8: batch[j] = x.to(device)
@@ -343,7 +344,7 @@ def prefetched(items, # any iterable (e.g. a DataLoader)
 
 # %% ../nbs/01_model.ipynb #a76a1238
 CHUNK_ROWS = 2048 # rows per cache chunk (the unit of resumption)
-WORKER_NICENESS = 10 # on the CPU, decoding workers yield to the network's threads (0: equal priority)
+WORKER_NICENESS = 10 # on the CPU, decoding workers yield to the network's threads (0: they don't)
 
 def _yield_to_network(worker_id:int):
     if WORKER_NICENESS: os.nice(WORKER_NICENESS)
@@ -351,10 +352,12 @@ def _yield_to_network(worker_id:int):
 def _feature_batches(runner, table, transform, batch_size, num_workers, decoder):
     "(features, error messages) for each batch of `table`'s rows, from one DataLoader."
     on_device, draft, cuda = decoder == 'device', runner.backbone.spec.resize, runner.device.type == 'cuda'
-    dataset = (EncodedImageDataset if on_device else ImageDataset)(table, transform, draft_size=draft)
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=list if on_device else None,
-                        pin_memory=cuda and not on_device, worker_init_fn=None if cuda else _yield_to_network)
-    def prepare(batch): return decode_batch(batch, transform, runner.device, draft) if on_device else (batch[0], batch[2])
+    dataset = (EncodedImageDataset if on_device else ImageDataset)(table, transform, draft)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
+                        collate_fn=list if on_device else None, pin_memory=cuda and not on_device,
+                        worker_init_fn=None if cuda else _yield_to_network)
+    def prepare(batch):
+        return decode_batch(batch, transform, runner.device, draft) if on_device else (batch[0], batch[2])
     for images, reasons in prefetched(loader, prepare):
         yield runner(images), list(reasons)
 
@@ -364,7 +367,7 @@ def extract_features(table:pd.DataFrame, # collection table (needs a `path` colu
                      batch_size:int|None=None, # images per forward pass (default: 32 on CPU, 256 on GPU)
                      num_workers:int|None=None, # decoding processes (default: the CPU count, at most 8)
                      device='auto', precision:str='auto', engine:str='auto', # see `Runner`
-                     decoder:str='auto', # 'pil' (workers), 'device' (the runner's device) or 'auto' (device on a GPU)
+                     decoder:str='auto', # 'pil' (workers), 'device' (the runner's) or 'auto' (device on a GPU)
                      cache:bool=True, # read and write the on-disk feature cache
                      strict:bool=False, # raise on an undecodable image instead of dropping it
                      progress:bool=True, # show a progress bar
@@ -373,11 +376,14 @@ def extract_features(table:pd.DataFrame, # collection table (needs a `path` colu
     if len(table) == 0: raise ValueError("the collection is empty: nothing to extract")
     runner = backbone if isinstance(backbone, Runner) else Runner(backbone, device, precision, engine)
     cuda = runner.device.type == 'cuda'
-    batch_size, decoder = batch_size or (256 if cuda else 32), {'auto': 'device' if cuda else 'pil'}.get(decoder, decoder)
+    batch_size = batch_size or (256 if cuda else 32)
+    decoder = {'auto': 'device' if cuda else 'pil'}.get(decoder, decoder)
     if decoder not in ('pil', 'device'): raise ValueError(f"decoder must be auto, pil or device, not {decoder!r}")
     numerics = f"{runner.engine}/{runner.precision}" + ('/device-decoded' if decoder == 'device' else '')
-    folder = cache_dir()/'features'/feature_cache_key(table, runner.backbone, numerics) if cache else Path(tempfile.mkdtemp())
-    if not (folder/'features.npy').exists(): _extract_to(folder, table, runner, batch_size, num_workers, progress, decoder)
+    key = feature_cache_key(table, runner.backbone, numerics)
+    folder = cache_dir()/'features'/key if cache else Path(tempfile.mkdtemp())
+    if not (folder/'features.npy').exists():
+        _extract_to(folder, table, runner, batch_size, num_workers, progress, decoder)
     features, errors = np.load(folder/'features.npy'), json.loads((folder/'errors.json').read_text())
     if not cache: shutil.rmtree(folder, ignore_errors=True)
     return _drop_failed(features, table, errors, strict)
@@ -390,14 +396,18 @@ def _extract_to(folder:Path, table, runner, batch_size, num_workers, progress, d
     todo = [s for s in range(0, n, CHUNK_ROWS) if not (folder/f"part-{s:09d}.npz").exists()]
     pending = table.iloc[[r for s in todo for r in range(s, min(s + CHUNK_ROWS, n))]]
     batches = _feature_batches(runner, pending, transform, batch_size, num_workers, decoder)
-    with tqdm(total=n, initial=n - len(pending), desc=f"features {runner.backbone.spec.name}", unit='img', disable=not progress) as bar:
+    bar = tqdm(total=n, initial=n - len(pending), desc=f"features {runner.backbone.spec.name}", unit='img',
+               disable=not progress)
+    with bar:
         features, errors = np.zeros((0, 0), np.float32), []
         for start in todo:
             rows = min(start + CHUNK_ROWS, n) - start
             while len(errors) < rows:
                 more, reasons = next(batches); bar.update(len(reasons))
-                features, errors = np.concatenate([features, more]) if len(features) else more, errors + reasons
-            np.savez(folder/'partial.npz', features=features[:rows], errors=np.array(errors[:rows], dtype=object).astype(str))
+                features = np.concatenate([features, more]) if len(features) else more
+                errors = errors + reasons
+            messages = np.array(errors[:rows], dtype=object).astype(str)
+            np.savez(folder/'partial.npz', features=features[:rows], errors=messages)
             os.replace(folder/'partial.npz', folder/f"part-{start:09d}.npz")
             features, errors = features[rows:], errors[rows:]
     parts = [np.load(p) for p in sorted(folder.glob('part-*.npz'))]
