@@ -2,13 +2,13 @@
 search, and a sizing table for 10^8 and 10^9 images from the measured figures.
 
     nice -n 10 python benchmarks/scale.py ray --images 2000        # Ray vs single process
-    nice -n 10 python benchmarks/scale.py milvus --rows 1000000    # HNSW vs FLAT vs imgsim.search
+    nice -n 15 python benchmarks/scale.py milvus --rows 1000000    # HNSW, IVF_FLAT vs FLAT vs imgsim.search
     python benchmarks/scale.py sizing                              # the table, from the results
 
 Each part writes benchmarks/results/scale_<part>.json. The Milvus figures are Milvus Lite's (the
 embedded engine, in this process, on this machine), not a Milvus server's.
 """
-import argparse, json, os, platform, resource, shutil, subprocess, sys, tempfile, time, warnings
+import argparse, json, os, shutil, subprocess, sys, tempfile, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 warnings.simplefilter('ignore')
@@ -26,11 +26,11 @@ def cpu_name()->str:
     out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
     return next((l.split(':', 1)[1].strip() for l in out.splitlines() if l.startswith('Model name')), '?')
 
-def save(part:str, record:dict):
+def save(part:str, record:dict, tag:str=''):
     record = {'command': ' '.join(['python'] + sys.argv), 'date': time.strftime('%Y-%m-%d'),
               'cpu': cpu_name(), 'cores': os.cpu_count()} | record
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS/f'scale_{part}.json').write_text(json.dumps(record, indent=2))
+    (RESULTS/f'scale_{part}{tag and "_" + tag}.json').write_text(json.dumps(record, indent=2))
     print(json.dumps(record, indent=2))
 
 # ---- Ray overhead ------------------------------------------------------------------------------
@@ -87,7 +87,17 @@ def clustered(n:int, dim:int, centres:int, seed:int)->np.ndarray:
         out[s:s + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
     return out
 
-def rss_gb()->float: return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+def proc_gb(key:str)->float:
+    "VmRSS (now) or VmHWM (peak since the last reset_peak) of this process, in GiB."
+    for line in Path('/proc/self/status').read_text().splitlines():
+        if line.startswith(key + ':'): return int(line.split()[1]) / 2**20
+    return float('nan')
+
+def reset_peak():
+    "Start VmHWM afresh (Linux: 5 > clear_refs), so each index type gets its own peak."
+    try: Path('/proc/self/clear_refs').write_text('5')
+    except OSError: pass
 
 def qps(f, queries, rounds=2):
     best = min(_timed(f, queries) for _ in range(rounds))
@@ -96,53 +106,113 @@ def qps(f, queries, rounds=2):
 def _timed(f, queries):
     t = time.perf_counter(); f(queries); return time.perf_counter() - t
 
-def milvus_search(client, name, kind, queries, k=10):
-    params = {'metric_type': 'IP', 'params': MILVUS_INDEXES[kind][1]}
-    ids = []
-    for s in range(0, len(queries), 100):
-        hits = client.search(name, data=queries[s:s + 100], limit=k, search_params=params, anns_field='embedding')
-        ids += [[h['id'] for h in hs] for hs in hits]
-    return np.array(ids)
+def in_batches(f, batch:int):
+    "f applied to `batch` queries at a time (one request each), results concatenated."
+    return lambda queries: np.concatenate([f(queries[s:s + batch]) for s in range(0, len(queries), batch)])
 
-def bench_milvus(n:int, dim:int, q:int, kinds:list):
+def milvus_search(client, name, kind, queries, k=10):
+    "One search request with all of `queries`: the (Q, k) ids."
+    params = {'metric_type': 'IP', 'params': MILVUS_INDEXES[kind][1]}
+    hits = client.search(name, data=queries, limit=k, search_params=params, anns_field='embedding')
+    return np.array([[h['id'] for h in hs] for hs in hits])
+
+def recall(found, truth)->float:
+    return float(np.mean([len(set(a) & set(b)) / truth.shape[1] for a, b in zip(found, truth)]))
+
+def lite_collection(client, name:str):
+    "Milvus Lite's own Collection object behind `name` (it runs in this process), or None."
+    try:
+        from milvus_lite.server_manager import server_manager_instance as servers
+        return next(iter(servers._servers.values()))[1].get_collection(name)
+    except Exception: return None
+
+def built(index)->str:
+    "The index Milvus Lite really built for a segment: its class and FAISS parameters."
+    f = getattr(index, '_index', None)
+    if hasattr(f, 'hnsw'): extra = f' M={f.hnsw.nb_neighbors(1)} efConstruction={f.hnsw.efConstruction}'
+    elif hasattr(f, 'nlist'): extra = f' nlist={f.nlist}'
+    else: extra = ''
+    return type(index).__name__ + extra
+
+def segments(col)->list:
+    "(rows, index built) of each segment."
+    if col is None: return []
+    return [(s.num_rows, built(s.indexes.get('embedding'))) for s in col._segment_cache.values()]
+
+def fill(client, kind:str, gallery:np.ndarray, insert_batch:int)->dict:
+    "A collection `kind` indexed with `kind`, holding `gallery`, loaded; its timings and segments."
     from pymilvus import DataType
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field('id', DataType.INT64, is_primary=True)
+    schema.add_field('embedding', DataType.FLOAT_VECTOR, dim=gallery.shape[1])
+    p = client.prepare_index_params()
+    # Milvus Lite 3.2.2 reads build parameters only from a JSON 'params' entry; pymilvus 3 sends
+    # add_index(params={'M': 16}) as flat pairs, which it silently drops (the index gets its defaults)
+    p.add_index('embedding', index_type=kind, metric_type='IP', params={'params': MILVUS_INDEXES[kind][0]})
+    t = time.perf_counter()
+    client.create_collection(kind, schema=schema, index_params=p, consistency_level='Strong')
+    for s in range(0, len(gallery), insert_batch):
+        client.insert(kind, [{'id': i, 'embedding': v} for i, v in enumerate(gallery[s:s + insert_batch], s)])
+    insert_s = time.perf_counter() - t
+    client.flush(kind); client.load_collection(kind)
+    col = lite_collection(client, kind)
+    if col is not None: col._wait_for_bg()  # compaction and index builds left in the background
+    build_s = time.perf_counter() - t - insert_s
+    segs = segments(col)
+    return {'insert_s': round(insert_s, 1), 'flush_load_wait_s': round(build_s, 1),
+            'insert_and_build_s': round(insert_s + build_s, 1),
+            'describe_index': {k: v for k, v in client.describe_index(kind, 'embedding').items()
+                               if k in ('index_type', 'total_rows', 'indexed_rows', 'state')},
+            'build_params_recorded': dict(col._index_specs['embedding'].build_params) if col else None,
+            'segments': len(segs), 'segment_rows': sorted({r for r, _ in segs}),
+            'segment_indexes_built': sorted({c for _, c in segs})}
+
+def bench_milvus(n:int, dim:int, q:int, kinds:list, batch:int, single:int, insert_batch:int, tag:str=''):
     gallery = clustered(n, dim, 10_000, 0)
     queries = gallery[np.random.default_rng(1).choice(n, q, replace=False)]  # near gallery points
     queries += np.random.default_rng(2).standard_normal(queries.shape).astype(np.float32) * 0.02
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    t = time.perf_counter(); _, truth = search(queries, gallery, 10); exact_first = time.perf_counter() - t
-    record = {'rows': n, 'dim': dim, 'queries': q, 'data': 'clustered: 10,000 centres, cosine to centre ~0.7',
+    _, truth = search(queries, gallery, 10, shortlist='off')  # fp32 exact: the ground truth
+    exact = lambda x: search(x, gallery, 10)[1]
+    record = {'rows': n, 'dim': dim, 'queries': q, 'queries_per_request': batch,
+              'one_per_request_queries': single, 'insert_batch': insert_batch,
+              'data': 'clustered: 10,000 centres, cosine to centre ~0.7',
               'engine': 'Milvus Lite (embedded, this process), not a Milvus server',
-              'imgsim_exact': {'qps': round(qps(lambda x: search(x, gallery, 10), queries), 1), 'recall_at_10': 1.0,
-                               'memory_gb': round(gallery.nbytes / 2**30, 2)}}
+              'versions': {'milvus-lite': _version('milvus-lite'), 'pymilvus': _version('pymilvus')},
+              'imgsim_exact': {'qps': round(qps(in_batches(exact, batch), queries), 1),
+                               'qps_one_per_call': round(qps(in_batches(exact, 1), queries[:single]), 1),
+                               'recall_at_10': round(recall(exact(queries), truth), 4),
+                               'memory_gb': round(gallery.nbytes / 2**30, 2)},
+              'process_rss_gb_before_milvus': round(proc_gb('VmRSS'), 2)}
+    print('imgsim', record['imgsim_exact'], flush=True)
     work = Path(tempfile.mkdtemp(prefix='imgsim-milvus-'))
     try:
         client = milvus_client(str(work/'bench.db'))
         for kind in kinds:  # one collection per index type, built with it (no index switching)
-            schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-            schema.add_field('id', DataType.INT64, is_primary=True)
-            schema.add_field('embedding', DataType.FLOAT_VECTOR, dim=dim)
-            p = client.prepare_index_params()
-            p.add_index('embedding', index_type=kind, metric_type='IP', params=MILVUS_INDEXES[kind][0])
-            t = time.perf_counter()
-            client.create_collection(kind, schema=schema, index_params=p, consistency_level='Strong')
-            for s in range(0, n, 10_000):
-                client.insert(kind, [{'id': int(i), 'embedding': gallery[i]} for i in range(s, min(n, s + 10_000))])
-            client.flush(kind); client.load_collection(kind)
-            build = time.perf_counter() - t
-            found = milvus_search(client, kind, kind, queries)
-            recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)])
-            record[f'milvus_{kind}'] = {'params': MILVUS_INDEXES[kind], 'insert_and_build_s': round(build, 1),
-                                        'qps': round(qps(lambda x: milvus_search(client, kind, kind, x), queries), 1),
-                                        'recall_at_10': round(float(recall), 4), 'peak_rss_gb': round(rss_gb(), 2)}
-            print(kind, record[f'milvus_{kind}'], flush=True)
+            reset_peak(); before = proc_gb('VmRSS')
+            r = fill(client, kind, gallery, insert_batch)
+            r['rss_after_load_gb'], r['rss_added_gb'] = round(proc_gb('VmRSS'), 2), round(proc_gb('VmRSS') - before, 2)
+            one = lambda x: milvus_search(client, kind, kind, x)
+            found = in_batches(one, batch)(queries)
+            r |= {'params': MILVUS_INDEXES[kind], 'recall_at_10': round(recall(found, truth), 4),
+                  'qps': round(qps(in_batches(one, batch), queries), 1),
+                  'qps_one_per_request': round(qps(in_batches(one, 1), queries[:single], rounds=1), 2),
+                  'peak_rss_gb': round(proc_gb('VmHWM'), 2)}
+            record[f'milvus_{kind}'] = r
+            print(kind, r, flush=True)
             client.drop_collection(kind)
         client.close()
     finally: shutil.rmtree(work, ignore_errors=True)
     if 'milvus_FLAT' in record:
         for kind in kinds:
-            record[f'milvus_{kind}']['qps_vs_flat'] = round(record[f'milvus_{kind}']['qps'] / record['milvus_FLAT']['qps'], 2)
-    save('milvus', record)
+            for key in ('qps', 'qps_one_per_request'):
+                record[f'milvus_{kind}'][f'{key}_vs_flat'] = round(record[f'milvus_{kind}'][key] / record['milvus_FLAT'][key], 2)
+    save('milvus', record, tag)
+
+def _version(package:str)->str:
+    from importlib.metadata import version
+    try: return version(package)
+    except Exception: return '?'
 
 # ---- sizing ------------------------------------------------------------------------------------
 def sizing():
@@ -175,7 +245,11 @@ if __name__ == '__main__':
     p.add_argument('--rows', type=int, default=1_000_000); p.add_argument('--dim', type=int, default=512)
     p.add_argument('--queries', type=int, default=1000)
     p.add_argument('--indexes', default='FLAT,HNSW,IVF_FLAT')
+    p.add_argument('--batch', type=int, default=100, help='queries per search request')
+    p.add_argument('--single', type=int, default=20, help='queries also timed one per request')
+    p.add_argument('--insert-batch', type=int, default=20_000, help='rows per insert request')
+    p.add_argument('--tag', default='', help='write results/scale_milvus_<tag>.json instead')
     a = p.parse_args()
     if a.part == 'ray': bench_ray(a.images, a.shard_rows)
-    elif a.part == 'milvus': bench_milvus(a.rows, a.dim, a.queries, a.indexes.split(','))
+    elif a.part == 'milvus': bench_milvus(a.rows, a.dim, a.queries, a.indexes.split(','), a.batch, a.single, a.insert_batch, a.tag)
     else: sizing()
