@@ -134,8 +134,9 @@ def _set_counters(self:MilvusGallery, next_id:int, version:int):
 # %% ../nbs/10_scale.ipynb #9531804c
 @patch
 def _index_params(self:MilvusGallery, kind:str):
-    params = self.client.prepare_index_params()
-    params.add_index('embedding', index_type=kind, metric_type='IP', params=MILVUS_INDEXES[kind][0])
+    "The embedding field's index of type `kind`, with `MILVUS_INDEXES`' build parameters."
+    params, build = self.client.prepare_index_params(), {'params': MILVUS_INDEXES[kind][0]}  # nested: see below
+    params.add_index('embedding', index_type=kind, metric_type='IP', params=build)
     return params
 
 @patch
