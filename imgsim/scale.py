@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_scale.ipynb #f1a8f70a
 from __future__ import annotations
-import hashlib, json, logging, os, re, threading, time, warnings
+import fcntl, hashlib, json, logging, os, re, threading, time, warnings
 from pathlib import Path
 from typing import Callable, Iterator
 from fastcore.basics import patch
@@ -16,8 +16,9 @@ from .run import open_gallery, write_durably, _new_rows, _delete_unnamed
 
 # %% auto #0
 __all__ = ['MILVUS_TOKEN', 'MILVUS_FLAT_MAX', 'MILVUS_INDEXES', 'SHARD_ROWS', 'is_milvus_server', 'milvus_client',
-           'MilvusGallery', 'use_milvus', 'orphan_files', 'collection_table', 'plan_shards', 'write_shard',
-           'read_shard', 'load_model', 'ShardEmbedder', 'embed_with_ray', 'load_shards', 'index_with_ray']
+           'GalleryWriteLock', 'MilvusGallery', 'use_milvus', 'orphan_files', 'collection_table', 'plan_shards',
+           'write_shard', 'read_shard', 'load_model', 'ShardEmbedder', 'embed_with_ray', 'load_shards',
+           'index_with_ray']
 
 # %% ../nbs/10_scale.ipynb #44b43330
 MILVUS_TOKEN = 'IMGSIM_MILVUS_TOKEN' # environment variable holding a Milvus server's token
@@ -81,6 +82,21 @@ def _counters_schema(client):
     for name in ('next_id', 'version'): schema.add_field(name, DataType.INT64)
     return schema
 
+# %% ../nbs/10_scale.ipynb #f15b8dcb
+class GalleryWriteLock:
+    "Serialises writes: between threads, and between processes through a lock file (if `path`)."
+    def __init__(self, path:Path|None=None): self.path, self._threads = path, threading.Lock()
+    def __enter__(self):
+        self._threads.acquire()
+        try:
+            if self.path is not None:
+                self._file = open(self.path, 'a'); fcntl.lockf(self._file, fcntl.LOCK_EX)
+        except BaseException: self._threads.release(); raise
+        return self
+    def __exit__(self, *exc):
+        if self.path is not None: fcntl.lockf(self._file, fcntl.LOCK_UN); self._file.close()
+        self._threads.release()
+
 # %% ../nbs/10_scale.ipynb #4af38250
 class MilvusGallery(GalleryStore):
     "A run's gallery in Milvus (a Milvus Lite file or a server); ids and version are the store's."
@@ -93,7 +109,8 @@ class MilvusGallery(GalleryStore):
         self.uri = settings.get('uri', 'gallery.milvus.db')
         self.name = settings.get('collection', 'gallery')
         self.index, self.dim = settings.get('index', 'auto'), int(manifest['embedding_dim'])
-        self.client, self._lock = milvus_client(self.uri, self.folder), threading.Lock()
+        shared = self.folder/'gallery.write.lock' if is_milvus_server(self.uri) else None  # Lite: one process
+        self.client, self._lock = milvus_client(self.uri, self.folder), GalleryWriteLock(shared)
         self._create(next_id=manifest.get('next_id', 0))
         self._version = self._counters()['version']
 
