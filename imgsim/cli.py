@@ -8,11 +8,13 @@ import argparse, json, os, sys, warnings
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['TRAIN_DEFAULTS', 'BACKBONE_NAMES', 'COMMANDS', 'user_errors', 'main']
+__all__ = ['TRAIN_DEFAULTS', 'BACKBONE_NAMES', 'AUGMENTATION_NAMES', 'COMMANDS', 'user_errors', 'main']
 
 # %% ../nbs/09_cli.ipynb #d8b515d4
-TRAIN_DEFAULTS = dict(epochs=15, lr=3e-4, margin=0.3, device='auto', seed=0) # `TrainConfig`'s
+TRAIN_DEFAULTS = dict(epochs=15, lr=3e-4, margin=0.3, device='auto', seed=0, # `TrainConfig`'s
+                      augment='mild')
 BACKBONE_NAMES = ('resnet50', 'efficientnet_lite0') # `imgsim.model.BACKBONES`' names
+AUGMENTATION_NAMES = ('flip', 'mild', 'strong') # `imgsim.data.AUGMENTATIONS`
 
 # %% ../nbs/09_cli.ipynb #a404cdb7
 class _Parser(argparse.ArgumentParser):
@@ -48,6 +50,9 @@ def _train_command(commands, parser):
     shown = "(default: %(default)s)"
     train.add_argument('--margin', type=float, default=d['margin'], help=f"triplet margin {shown}")
     train.add_argument('--lr', type=float, default=d['lr'], help=f"peak learning rate {shown}")
+    train.add_argument('--augment', default=d['augment'], choices=AUGMENTATION_NAMES,
+                       help="full mode's augmentation; flip suits centred, aligned pictures such as product "
+                            "shots (benchmarks/README.md) (default: %(default)s)")
     train.add_argument('--patience', type=int, default=None,
                        help="stop after this many epochs without a better validation Top-1")
     train.add_argument('--device', default=d['device'], help=f"auto, cpu or cuda {shown}")
@@ -118,7 +123,7 @@ def _train(a):
     from imgsim.train import TrainConfig
     from imgsim.pipeline import build_run, split_for_training
     config = TrainConfig(mode=a.mode, epochs=a.epochs, mining=a.mining, margin=a.margin, lr=a.lr,
-                         patience=a.patience, device=a.device, seed=a.seed)
+                         patience=a.patience, device=a.device, seed=a.seed, augment=a.augment)
     table = load_collection(a.data)  # a wrong path fails here, before any model loads
     split_for_training(table, config.seed)  # and too few labels or images
     run = build_run(table, a.out, _backbone(a.backbone, a.weights), config)
