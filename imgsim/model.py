@@ -326,21 +326,23 @@ def prefetched(items, # any iterable (e.g. a DataLoader)
               ):
     "Yield `prepare(item)` for each item in order, computed up to `depth` items ahead in a thread."
     ready, stop, done = queue.Queue(depth), threading.Event(), object()
+    def put(entry)->bool:  # False once the consumer has stopped: the thread then ends
+        while not stop.is_set():
+            try: ready.put(entry, timeout=0.1); return True
+            except queue.Full: pass
+        return False
     def work():
         try:
             for item in items:
-                if stop.is_set(): return
-                ready.put((prepare(item), None))
-        except BaseException as e: ready.put((None, e))
-        ready.put((done, None))
+                if stop.is_set() or not put((prepare(item), None)): return
+        except BaseException as e: put((None, e)); return
+        put((done, None))
     threading.Thread(target=work, daemon=True).start()
     try:
         while (got := ready.get())[0] is not done:
             if got[1] is not None: raise got[1]
             yield got[0]
-    finally:
-        stop.set()
-        while not ready.empty(): ready.get_nowait()  # unblock a waiting producer
+    finally: stop.set()
 
 # %% ../nbs/01_model.ipynb #a76a1238
 CHUNK_ROWS = 2048 # rows per cache chunk (the unit of resumption)
