@@ -13,10 +13,10 @@ Writes benchmarks/results/decoder_sensitivity.json.
 """
 import argparse, json, os, sys, tempfile, time
 from pathlib import Path
-import numpy as np, pandas as pd, torch, torch.nn.functional as F
+import numpy as np, torch
 from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_extract import agreement
+from extract_speed import agreement
 from imgsim.data import sample_collection, open_image
 from imgsim.model import load_backbone, Runner
 

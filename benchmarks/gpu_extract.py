@@ -19,29 +19,13 @@ and inverse DCT are not libjpeg-turbo's) and the 1,000 sample pictures as clean 
 import argparse, json, os, sys, time, warnings
 from multiprocessing import Pool
 from pathlib import Path
-import numpy as np, torch, torch.nn.functional as F
+import numpy as np, torch
 from PIL import Image
 warnings.simplefilter('ignore')
 from imgsim.data import sample_collection, load_folder
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from extract_speed import make_jpegs, agreement
 from imgsim.model import load_backbone, extract_features, Runner
-
-def _one_jpeg(job):
-    i, source, path = job
-    img = Image.open(source).convert('RGB').resize((500, 375), Image.BICUBIC)
-    noise = np.random.default_rng(i).integers(0, 24, (375, 500, 3), dtype=np.uint8)
-    Image.fromarray(np.clip(np.asarray(img).astype(np.int16) + noise, 0, 255).astype(np.uint8)).save(path, quality=90)
-
-def make_jpegs(folder:Path, n:int):
-    "n photo-sized JPEGs (500x375, quality 90) from upscaled sample images (as extract_speed.py), in parallel."
-    sample = sample_collection(); jobs = []
-    for i in range(n):
-        label = sample.label[i % len(sample)]; (folder/label).mkdir(parents=True, exist_ok=True)
-        jobs.append((i, sample.path[(i * 37) % len(sample)], folder/label/f"{i:05d}.jpg"))
-    with Pool(os.cpu_count()) as pool: pool.map(_one_jpeg, jobs, chunksize=32)
-    return load_folder(folder)
-
-def sync():
-    if torch.cuda.is_available(): torch.cuda.synchronize()
 
 def make_clean_jpegs(folder:Path):
     "The 1,000 sample pictures as 224x224 JPEG files (quality 90), without added noise."
@@ -54,6 +38,9 @@ def make_clean_jpegs(folder:Path):
 def _clean_jpeg(job):
     Image.open(job[0]).convert('RGB').resize((224, 224), Image.BICUBIC).save(job[1], quality=90)
 
+def sync():
+    if torch.cuda.is_available(): torch.cuda.synchronize()
+
 def rate(f, n):
     sync(); start = time.perf_counter(); f(); sync()
     return n / (time.perf_counter() - start)
@@ -64,15 +51,6 @@ def network_only(runner, batches=16, batch=256):
     def go():
         for _ in range(batches): runner(images)
     go(); return rate(go, batches * len(images))
-
-def top10(x):
-    x = F.normalize(torch.from_numpy(x), dim=1); s = x @ x.T
-    return s.fill_diagonal_(-2).topk(10, dim=1).indices.numpy()
-
-def agreement(a, b):
-    cos = (F.normalize(torch.from_numpy(a), dim=1) * F.normalize(torch.from_numpy(b), dim=1)).sum(1)
-    overlap = np.mean([len(set(p) & set(q)) / 10 for p, q in zip(top10(a), top10(b))])
-    return dict(min_cosine=round(float(cos.min()), 5), mean_cosine=round(float(cos.mean()), 6), top10_overlap=round(float(overlap), 4))
 
 def main():
     p = argparse.ArgumentParser()
