@@ -52,11 +52,13 @@ def main():
                machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", torch=torch.__version__,
                backbone=f"efficientnet_lite0 (ImageNet) at {a.size} px", train_images=len(train), test_images=len(test),
                frozen_features_seconds=round(time.perf_counter() - start, 1), frozen=scores(torch.nn.functional.normalize(torch.from_numpy(test_x), dim=1).numpy(), test.label),
-               full_config=asdict(TrainConfig(mode='full', epochs=a.epochs, p=10, k=6, augment=a.augment)), seeds={})
+               full_config=asdict(TrainConfig(mode='full', epochs=a.epochs, p=10, k=6, augment=a.augment)),
+               light_config=asdict(TrainConfig()), seeds={})
     for seed in a.seeds:
         fit, val = split_by_image(train, 0.1, seed=seed)
         light = train_head(train_x[fit.index], fit.label, train_x[val.index], val.label, TrainConfig(seed=seed), progress=False)
-        row = {'light': scores(embed_features(light.head, test_x), test.label) | {'val_top1': round(float(light.history.val_top1.max()), 4)}}
+        kept = {f'val_{k}': round(float(light.metrics[f'val_{k}']), 4) for k in ('top1', 'map_at_r')}
+        row = {'light': scores(embed_features(light.head, test_x), test.label) | kept}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
             full = train_full(fit, val, backbone, TrainConfig(mode='full', epochs=a.epochs, p=10, k=6, seed=seed, augment=a.augment),

@@ -388,6 +388,7 @@ d = { 'settings': { 'branch': 'main',
                               'imgsim.train._FeatureBatches.__init__': ('train.html#_featurebatches.__init__', 'imgsim/train.py'),
                               'imgsim.train._FeatureBatches.__iter__': ('train.html#_featurebatches.__iter__', 'imgsim/train.py'),
                               'imgsim.train._FeatureBatches.__len__': ('train.html#_featurebatches.__len__', 'imgsim/train.py'),
+                              'imgsim.train._average_precision_at_r': ('train.html#_average_precision_at_r', 'imgsim/train.py'),
                               'imgsim.train._collapse': ('train.html#_collapse', 'imgsim/train.py'),
                               'imgsim.train._device': ('train.html#_device', 'imgsim/train.py'),
                               'imgsim.train._finetunable': ('train.html#_finetunable', 'imgsim/train.py'),
@@ -410,4 +411,4 @@ d = { 'settings': { 'branch': 'main',
                               'imgsim.train.plot_history': ('train.html#plot_history', 'imgsim/train.py'),
                               'imgsim.train.train_full': ('train.html#train_full', 'imgsim/train.py'),
                               'imgsim.train.train_head': ('train.html#train_head', 'imgsim/train.py'),
-                              'imgsim.train.validation_top1': ('train.html#validation_top1', 'imgsim/train.py')}}}
+                              'imgsim.train.validation_scores': ('train.html#validation_scores', 'imgsim/train.py')}}}

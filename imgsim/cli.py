@@ -12,7 +12,7 @@ __all__ = ['TRAIN_DEFAULTS', 'BACKBONE_NAMES', 'AUGMENTATION_NAMES', 'COMMANDS',
 
 # %% ../nbs/09_cli.ipynb #d8b515d4
 TRAIN_DEFAULTS = dict(epochs=15, lr=3e-4, margin=0.3, device='auto', seed=0, # `TrainConfig`'s
-                      augment='mild')
+                      augment='mild', select_by='map_at_r')
 BACKBONE_NAMES = ('resnet50', 'efficientnet_lite0') # `imgsim.model.BACKBONES`' names
 AUGMENTATION_NAMES = ('flip', 'mild', 'strong') # `imgsim.data.AUGMENTATIONS`
 
@@ -53,8 +53,10 @@ def _train_command(commands, parser):
     train.add_argument('--augment', default=d['augment'], choices=AUGMENTATION_NAMES,
                        help="full mode's augmentation; flip suits centred, aligned pictures such as product "
                             "shots (benchmarks/README.md) (default: %(default)s)")
+    train.add_argument('--select-by', default=d['select_by'], choices=['map_at_r', 'top1'],
+                       help=f"validation score that picks the epoch to keep {shown}")
     train.add_argument('--patience', type=int, default=None,
-                       help="stop after this many epochs without a better validation Top-1")
+                       help="stop after this many epochs without a better validation score")
     train.add_argument('--device', default=d['device'], help=f"auto, cpu or cuda {shown}")
     train.add_argument('--seed', type=int, default=d['seed'], help="default: %(default)s")
     return _more_commands(commands, parser)
@@ -123,7 +125,7 @@ def _train(a):
     from imgsim.train import TrainConfig
     from imgsim.pipeline import build_run, split_for_training
     config = TrainConfig(mode=a.mode, epochs=a.epochs, mining=a.mining, margin=a.margin, lr=a.lr,
-                         patience=a.patience, device=a.device, seed=a.seed, augment=a.augment)
+                         patience=a.patience, device=a.device, seed=a.seed, augment=a.augment, select_by=a.select_by)
     table = load_collection(a.data)  # a wrong path fails here, before any model loads
     split_for_training(table, config.seed)  # and too few labels or images
     run = build_run(table, a.out, _backbone(a.backbone, a.weights), config)

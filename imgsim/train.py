@@ -18,7 +18,7 @@ from .model import EmbeddingHead, EmbeddingNet, Runner, load_backbone, resolve_d
 from .model import extract_features
 
 # %% auto #0
-__all__ = ['TripletLoss', 'TrainConfig', 'validation_top1', 'embedding_spread', 'TrainingCollapsed', 'TrainResult',
+__all__ = ['TripletLoss', 'TrainConfig', 'validation_scores', 'embedding_spread', 'TrainingCollapsed', 'TrainResult',
            'feature_standardization', 'fold_standardization', 'train_head', 'plot_history', 'train_full']
 
 # %% ../nbs/02_train.ipynb #b4bee525
@@ -57,7 +57,8 @@ class TrainConfig:
     schedule: str = 'cosine' # learning rate over the run: 'cosine' (decays to 0) or 'constant'
     standardize: bool = True # light mode: train on standardised features (folded into the head afterwards)
     embedding_dim: int = 512 # size of the embedding
-    patience: int | None = None # stop after this many epochs without a better validation Top-1; None: run all epochs
+    select_by: str = 'map_at_r' # the validation score that picks the best epoch: 'map_at_r' or 'top1'
+    patience: int | None = None # stop after this many epochs without a better validation score; None: run all epochs
     seed: int = 0 # seeds sampling and initialisation
     unfreeze: str = 'all' # full mode: 'all' the backbone, or only its 'last' stage
     backbone_lr: float = 3e-5 # full mode: the backbone's peak learning rate
@@ -74,25 +75,34 @@ class TrainConfig:
         if self.schedule not in ('cosine', 'constant'): raise ValueError(f"schedule must be 'cosine' or 'constant', not {self.schedule!r}")
         if self.epochs < 1 or self.p < 2 or self.k < 2: raise ValueError("need epochs >= 1, p >= 2 and k >= 2")
         if self.patience is not None and self.patience < 1: raise ValueError("patience must be None or >= 1")
+        if self.select_by not in ('map_at_r', 'top1'): raise ValueError(f"select_by must be 'map_at_r' or 'top1', not {self.select_by!r}")
         if self.augment not in AUGMENTATIONS: raise ValueError(f"augment must be one of {AUGMENTATIONS}, not {self.augment!r}")
         if not 0 <= self.warmup < 1 or self.probe_epochs < 1: raise ValueError("need 0 <= warmup < 1 and probe_epochs >= 1")
 
 # %% ../nbs/02_train.ipynb #206c59c4
 @torch.no_grad()
-def validation_top1(embeddings:torch.Tensor, # (N, D) L2-normalised: a tensor on any device, or NumPy
-                    labels, # N labels: list, NumPy, pandas, or a tensor on any device
-                    chunk:int=1024, # query rows scored at a time
-                   )->float:
-    "Leave-one-out Top-1 accuracy of L2-normalised embeddings, computed where the embeddings are."
+def validation_scores(embeddings:torch.Tensor, # (N, D) L2-normalised: a tensor on any device, or NumPy
+                      labels, # N labels: list, NumPy, pandas, or a tensor on any device
+                      chunk:int=1024, # query rows scored at a time
+                     )->dict:
+    "Leave-one-out Top-1 and MAP@R of L2-normalised embeddings, computed where the embeddings are."
     embeddings = to_tensor(embeddings)
     codes = to_tensor(pd.factorize(to_numpy(labels))[0], embeddings.device, torch.long)
-    hits = 0
-    for start in range(0, len(embeddings), chunk):
+    relevant = torch.bincount(codes)[codes] - 1  # R: the other images of each image's label
+    depth, top1, precision = max(min(int(relevant.max()), len(codes) - 1), 1), 0, 0.
+    for start in range(0, len(embeddings) if len(embeddings) > 1 else 0, chunk):
         sims = embeddings[start:start + chunk] @ embeddings.T
         rows = torch.arange(len(sims), device=embeddings.device)
         sims[rows, rows + start] = -math.inf
-        hits += (codes[sims.argmax(1)] == codes[start:start + chunk]).sum().item()
-    return hits / len(embeddings)
+        hits = codes[sims.topk(depth, dim=1).indices] == codes[start:start + chunk, None]
+        top1 += hits[:, 0].sum().item(); precision += _average_precision_at_r(hits, relevant[start:start + chunk]).sum().item()
+    return {'top1': top1 / len(codes), 'map_at_r': precision / max(int((relevant > 0).sum()), 1)}
+
+def _average_precision_at_r(hits:torch.Tensor, relevant:torch.Tensor)->torch.Tensor:
+    "Per query: the mean, over the first R ranks that hold a match, of the precision at that rank (0 when R = 0)."
+    ranks = torch.arange(1, hits.shape[1] + 1, device=hits.device)
+    within = hits & (ranks <= relevant[:, None])
+    return (within.cumsum(1) / ranks * within).sum(1) / relevant.clamp(min=1)
 
 @torch.no_grad()
 def embedding_spread(embeddings:torch.Tensor)->float:
@@ -126,16 +136,17 @@ def _fit(model:nn.Module, head:EmbeddingHead, batches, forward, embed_val, codes
     criterion, optimizer = TripletLoss(config.margin, config.mining), _optimizer(model, head, config)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _learning_rate_factor(config, config.epochs * len(batches)))
     rows, start = [_validate(model, embed_val, val_labels, 0, math.nan, math.nan)] if keep_start else [], time.perf_counter()
-    best, best_epoch, best_state, stale = (rows[0]['val_top1'] if rows else -1.), 0, copy.deepcopy(model.state_dict()), 0
+    score = f'val_{config.select_by}'
+    best, best_epoch, best_state, stale = (rows[0][score] if rows else -1.), 0, copy.deepcopy(model.state_dict()), 0
     for epoch in range(1, config.epochs + 1):
         loss, active = _train_epoch(model, batches, forward, codes, criterion, optimizer, schedule, config, progress, epoch)
         rows.append(row := _validate(model, embed_val, val_labels, epoch, loss, active))
         _report(row, progress)
         if (collapse := _collapse(row, config)) and not keep_start: raise collapse
         if collapse: break  # full mode: the best so far (at worst the start) stands
-        stale = 0 if row['val_top1'] > best else stale + 1
-        if row['val_top1'] >= best:  # a tie goes to the later epoch (in full mode: trained, and not worse)
-            best, best_epoch, best_state = row['val_top1'], epoch, copy.deepcopy(model.state_dict())
+        stale = 0 if row[score] > best else stale + 1
+        if row[score] >= best:  # a tie goes to the later epoch (in full mode: trained, and not worse)
+            best, best_epoch, best_state = row[score], epoch, copy.deepcopy(model.state_dict())
         if config.patience and stale >= config.patience: break
     model.load_state_dict(best_state)
     return TrainResult(head.eval(), pd.DataFrame(rows), config, best_epoch, time.perf_counter() - start)
@@ -151,14 +162,15 @@ def _train_epoch(model, batches, forward, codes, criterion, optimizer, schedule,
     return float(np.mean(losses_)), float(np.mean(actives))
 
 def _validate(model, embed_val, val_labels, epoch:int, loss:float, active:float)->dict:
-    "The history's row for an epoch: its training figures, validation Top-1 and spread."
-    model.eval(); val = embed_val()
-    return dict(epoch=epoch, loss=loss, active=active, val_top1=validation_top1(val, val_labels), spread=embedding_spread(val))
+    "The history's row for an epoch: its training figures, validation Top-1, MAP@R and spread."
+    model.eval(); val = embed_val(); scores = validation_scores(val, val_labels)
+    return dict(epoch=epoch, loss=loss, active=active, val_top1=scores['top1'], val_map_at_r=scores['map_at_r'], spread=embedding_spread(val))
 
 # %% ../nbs/02_train.ipynb #5d12c9c6
 def _report(row:dict, progress:bool):
     "Print the epoch's line."
-    if progress: print(f"epoch {row['epoch']}: loss {row['loss']:.4f}  active {row['active']:.2f}  val top1 {row['val_top1']:.4f}", file=sys.stderr)
+    if progress: print(f"epoch {row['epoch']}: loss {row['loss']:.4f}  active {row['active']:.2f}  "
+                       f"val top1 {row['val_top1']:.4f}  val MAP@R {row['val_map_at_r']:.4f}", file=sys.stderr)
 
 def _collapse(row:dict, config:TrainConfig)->TrainingCollapsed|None:
     "The error to raise if the embeddings collapsed this epoch (loss at the margin, no spread), else None."
@@ -246,12 +258,14 @@ def train_head(features:np.ndarray, # cached backbone features of the training i
 def plot_history(history:pd.DataFrame, # `TrainResult.history`
                  path=None, # save the figure here as PNG
                 ):
-    "Loss and validation Top-1 per epoch, side by side."
+    "Loss and validation scores per epoch, side by side."
     import matplotlib.pyplot as plt
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
     left.plot(history.epoch, history.loss, 'o-', label='triplet loss'); left.plot(history.epoch, history.active, 's--', label='active triplets')
     left.set_xlabel('epoch'); left.legend(); left.set_title('training')
-    right.plot(history.epoch, history.val_top1, 'o-', color='tab:green'); right.set_xlabel('epoch'); right.set_title('validation Top-1')
+    right.plot(history.epoch, history.val_top1, 'o-', color='tab:green', label='Top-1')
+    right.plot(history.epoch, history.val_map_at_r, 's--', color='tab:purple', label='MAP@R')
+    right.set_xlabel('epoch'); right.legend(); right.set_title('validation')
     fig.tight_layout()
     if path: fig.savefig(path, dpi=100); plt.close(fig)
     return fig
@@ -308,9 +322,9 @@ def _kept_or_probe(result:TrainResult, net:EmbeddingNet)->TrainResult:
         digest = hashlib.sha256(b''.join(to_numpy(t).tobytes() for t in result.backbone.state_dict().values()))
         result.backbone.weights += f"+finetuned-{digest.hexdigest()[:12]}"  # its features are its own (feature cache key)
         return result
-    top1 = result.history.val_top1
-    warnings.warn(f"full fine-tuning scored below its starting point on validation (Top-1 {top1.iloc[0]:.4f}, best "
-                  f"fine-tuned epoch {top1.iloc[1:].max():.4f}): keeping the linear probe on the unchanged backbone", stacklevel=3)
+    name, score = {'map_at_r': 'MAP@R', 'top1': 'Top-1'}[result.config.select_by], result.history[f'val_{result.config.select_by}']
+    warnings.warn(f"full fine-tuning scored below its starting point on validation ({name} {score.iloc[0]:.4f}, best "
+                  f"fine-tuned epoch {score.iloc[1:].max():.4f}): keeping the linear probe on the unchanged backbone", stacklevel=3)
     return result
 
 # %% ../nbs/02_train.ipynb #9154ef08
