@@ -4,7 +4,8 @@
 
 # %% ../nbs/05_run.ipynb #148ca71d
 from __future__ import annotations
-import contextlib, fcntl, hashlib, importlib, json, os, platform, re, sqlite3, threading, time, urllib.parse, uuid
+import contextlib, fcntl, hashlib, importlib, json, os, platform, re, sqlite3, threading, time
+import urllib.parse, uuid
 from dataclasses import asdict, dataclass
 from io import BytesIO
 from pathlib import Path
@@ -14,7 +15,8 @@ import torch, torch.nn as nn
 from fastcore.basics import patch
 import imgsim
 from .data import load_collection
-from .model import EmbeddingHead, Runner, load_backbone, extract_features, embed_images, embed_features
+from .model import (EmbeddingHead, Runner, load_backbone, extract_features, embed_images,
+    embed_features)
 from .train import TrainResult
 from .search import search
 
@@ -63,9 +65,10 @@ def checkpoint_bytes(result:TrainResult, # from `train_head` or `train_full`
     spec, tensors = backbone.spec, _tensors('head', result.head)
     if result.backbone is not None: tensors |= _tensors('backbone', result.backbone)
     meta = dict(format='imgsim-checkpoint-1', backbone=spec.name, backbone_weights=backbone.weights,
-                feature_dim=spec.feature_dim, embedding_dim=result.head.out_dim, image_size=spec.image_size,
-                resize=spec.resize, mean=list(spec.mean), std=list(spec.std), config=asdict(result.config),
-                metrics=result.metrics, history=result.history.to_dict('list'), **(extra or {}))
+                feature_dim=spec.feature_dim, embedding_dim=result.head.out_dim,
+                image_size=spec.image_size, resize=spec.resize, mean=list(spec.mean),
+                std=list(spec.std), config=asdict(result.config), metrics=result.metrics,
+                history=result.history.to_dict('list'), **(extra or {}))
     return save(tensors, metadata={'imgsim': json.dumps(meta)})
 
 def _tensors(prefix:str, module:nn.Module)->dict:
@@ -77,7 +80,8 @@ def save_checkpoint(result:TrainResult, path, backbone:nn.Module, extra:dict|Non
     return write_durably(path, checkpoint_bytes(result, backbone, extra))
 
 # %% ../nbs/05_run.ipynb #1fd0aecc
-_CHECKPOINT_FIELDS = {'backbone': str, 'backbone_weights': str, 'feature_dim': int, 'embedding_dim': int}
+_CHECKPOINT_FIELDS = {'backbone': str, 'backbone_weights': str,
+                      'feature_dim': int, 'embedding_dim': int}
 
 def load_checkpoint(path)->tuple[EmbeddingHead, dict, dict|None]:
     "The head (evaluation mode), the metadata, and the fine-tuned backbone state_dict (or None)."
@@ -92,7 +96,8 @@ def load_checkpoint(path)->tuple[EmbeddingHead, dict, dict|None]:
         head = EmbeddingHead(meta['feature_dim'], meta['embedding_dim'])
         head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith('head.')})
     except (SafetensorError, KeyError, ValueError, TypeError, RuntimeError, OSError) as e:
-        raise RunError(f"{path} is not a usable imgsim checkpoint ({type(e).__name__}: {_one_line(e)})") from None
+        reason = f"{type(e).__name__}: {_one_line(e)}"
+        raise RunError(f"{path} is not a usable imgsim checkpoint ({reason})") from None
     backbone = {k[9:]: v for k, v in tensors.items() if k.startswith('backbone.')} or None
     return head.eval(), meta, backbone
 
@@ -101,7 +106,8 @@ def _one_line(error:Exception)->str: return ' '.join(str(error).split())[:300]
 
 def _check_fields(record, fields:dict, what:str):
     "Raise `ValueError` unless `record` is a dict whose `fields` have the given types."
-    if not isinstance(record, dict): raise ValueError(f"{what} is {type(record).__name__}, not an object")
+    if not isinstance(record, dict):
+        raise ValueError(f"{what} is {type(record).__name__}, not an object")
     for name, kind in fields.items():
         if not isinstance(record.get(name), kind) or isinstance(record.get(name), bool):
             raise ValueError(f"{what} field {name!r} is missing or not {kind.__name__}")
@@ -109,15 +115,18 @@ def _check_fields(record, fields:dict, what:str):
 # %% ../nbs/05_run.ipynb #d6f4546f
 MANIFEST = 'manifest.json'
 _ROLES = {'model': 'safetensors', 'embeddings': 'npy', 'gallery': 'parquet'}
-_DATA_FILE = re.compile(r'(model|embeddings|gallery)-[0-9a-f]{12}\.(safetensors|npy|parquet|sqlite(-wal|-shm)?)')  # may be deleted
-_FILE_GALLERY_KEYS = ('count', 'labels', 'gallery_version', 'next_id') # manifest fields of a files gallery
+_DATA_FILE = re.compile(  # the data files imgsim writes: those no manifest names may be deleted
+    r'(model|embeddings|gallery)-[0-9a-f]{12}\.(safetensors|npy|parquet|sqlite(-wal|-shm)?)')
+# manifest fields of a files gallery
+_FILE_GALLERY_KEYS = ('count', 'labels', 'gallery_version', 'next_id')
 
 def _commit(folder:Path, files:dict, info:dict, # {role: bytes} to write; fields to set (None: drop)
-            entries:dict|None=None, # {role: manifest entry (None: drop)} for files written otherwise
+            entries:dict|None=None, # {role: manifest entry (None: drop)} of files written otherwise
             clean:bool=True)->dict: # delete the files the new manifest no longer names
     "Write `files` under content-hashed names, then atomically replace the manifest."
     old = json.loads((folder/MANIFEST).read_text()) if (folder/MANIFEST).exists() else {'files': {}}
-    manifest = {k: v for k, v in (old | info).items() if v is not None} | {'files': dict(old['files'])}
+    fields = {k: v for k, v in (old | info).items() if v is not None}
+    manifest = fields | {'files': dict(old['files'])}
     for role, entry in (entries or {}).items():
         if entry is None: manifest['files'].pop(role, None)
         else: manifest['files'][role] = entry
@@ -125,16 +134,20 @@ def _commit(folder:Path, files:dict, info:dict, # {role: bytes} to write; fields
         digest = hashlib.sha256(data).hexdigest(); name = f"{role}-{digest[:12]}.{_ROLES[role]}"
         write_durably(folder/name, data)
         manifest['files'][role] = {'name': name, 'sha256': digest, 'bytes': len(data)}
+    versions = {'imgsim': imgsim.__version__, 'torch': torch.__version__,
+                'python': platform.python_version()}
     manifest |= {'format': 'imgsim-run-1', 'saved': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
-                 'versions': {'imgsim': imgsim.__version__, 'torch': torch.__version__, 'python': platform.python_version()}}
+                 'versions': versions}
     write_durably(folder/MANIFEST, json.dumps(manifest, indent=2).encode())
     if clean: _delete_unnamed(folder, manifest)
     return manifest
 
 def _delete_unnamed(folder:Path, manifest:dict):
-    named = {f['name'] + suffix for f in manifest['files'].values() for suffix in ('', '-wal', '-shm')}
+    suffixes = ('', '-wal', '-shm')  # a database's WAL and shared-memory files go with it
+    named = {f['name'] + suffix for f in manifest['files'].values() for suffix in suffixes}
     for stale in folder.iterdir():
-        if (stale.name.startswith('.tmp-') or _DATA_FILE.fullmatch(stale.name)) and stale.name not in named: stale.unlink(missing_ok=True)
+        ours = stale.name.startswith('.tmp-') or _DATA_FILE.fullmatch(stale.name)
+        if ours and stale.name not in named: stale.unlink(missing_ok=True)
 
 # %% ../nbs/05_run.ipynb #c1d22cd9
 @contextlib.contextmanager
@@ -145,31 +158,36 @@ def _run_lock(folder:Path):
     finally: os.close(fd)
 
 def _database_name()->str: return f"gallery-{uuid.uuid4().hex[:12]}.sqlite"
-def _database_entry(name:str)->dict: return {'name': name, 'mutable': True, 'checked': 'on open: quick_check, finite'}
+def _database_entry(name:str)->dict:
+    return {'name': name, 'mutable': True, 'checked': 'on open: quick_check, finite'}
 
 # %% ../nbs/05_run.ipynb #77e2af79
 _FILE_FIELDS = {'name': str, 'sha256': str, 'bytes': int}
 _STORE_ROLES = {'files': ['embeddings', 'gallery'], 'sqlite': ['gallery']} # files each store needs
 
 def read_manifest(folder, verify:bool=True)->dict:
-    "The manifest of a run directory, with each file checked (existence, size, and SHA-256 if `verify`)."
+    "The manifest of a run directory, its files checked (existence, size, and SHA-256 if `verify`)."
     folder = Path(folder)
     if not (folder/MANIFEST).is_file():
-        raise RunError(f"{folder} is not an imgsim run directory (no {MANIFEST}); create one with `imgsim demo` or `imgsim train`")
+        raise RunError(f"{folder} is not an imgsim run directory (no {MANIFEST}); "
+                       "create one with `imgsim demo` or `imgsim train`")
     try: manifest = json.loads((folder/MANIFEST).read_text())
-    except ValueError: raise RunError(f"run {folder} is damaged: {MANIFEST} is not valid JSON") from None
+    except ValueError:
+        raise RunError(f"run {folder} is damaged: {MANIFEST} is not valid JSON") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get('files'), dict):
         raise RunError(f"run {folder} is damaged: {MANIFEST} has no 'files' object")
     roles = ['model'] + _STORE_ROLES.get(manifest.get('gallery_store', 'files'), [])
-    for role in dict.fromkeys(roles + list(manifest['files'])): _check_file(folder, manifest['files'], role, verify)
+    for role in dict.fromkeys(roles + list(manifest['files'])):
+        _check_file(folder, manifest['files'], role, verify)
     return manifest
 
 # %% ../nbs/05_run.ipynb #b0dc2d03
 def _check_file(folder:Path, files:dict, role:str, verify:bool):
     "Raise `RunError` unless the manifest's entry for `role` names an intact file of the run."
-    if role not in files: raise RunError(f"run {folder} has no {role} file; it was never completely saved")
+    if role not in files:
+        raise RunError(f"run {folder} has no {role} file; it was never completely saved")
     entry = files[role]
-    mutable = isinstance(entry, dict) and entry.get('mutable') is True  # checked by its store instead
+    mutable = isinstance(entry, dict) and entry.get('mutable') is True  # its store checks it
     try: _check_fields(entry, {'name': str} if mutable else _FILE_FIELDS, f"its {role} entry")
     except ValueError as e: raise RunError(f"run {folder} is damaged: {MANIFEST}: {e}") from None
     path = folder/entry['name']
@@ -183,17 +201,21 @@ def _check_file(folder:Path, files:dict, role:str, verify:bool):
 MAX_ID = 2**53 - 1 # the largest id a store hands out (exact in JavaScript's numbers)
 
 class GalleryStore:
-    "The gallery of a run: rows (id, path, label, sha256, ...) with embeddings; ids are allocated here."
+    "A run's gallery: rows (id, path, label, sha256, ...) with embeddings; ids are allocated here."
     def __len__(self)->int: raise NotImplementedError
     @property
-    def version(self)->int: "A number that changes whenever the gallery changes."; raise NotImplementedError
+    def version(self)->int:
+        "A number that changes whenever the gallery changes."
+        raise NotImplementedError
     def add(self, embeddings:np.ndarray, rows:pd.DataFrame)->np.ndarray:
-        "Add rows (path, label, ...) and their embeddings atomically; return the ids allocated to them."
+        "Add rows (path, label, ...) and their embeddings atomically; return their new ids."
         return self.bulk_load(embeddings, rows)
     def bulk_load(self, embeddings:np.ndarray, rows:pd.DataFrame, replace:bool=False)->np.ndarray:
-        "Add many rows in one step (or, with `replace`, make them the whole gallery); return their ids."
+        "Add many rows in one step (or, with `replace`, as the whole gallery); return their ids."
         raise NotImplementedError
-    def remove(self, ids)->None: "Remove rows by id atomically; an unknown id raises `KeyError`, removing nothing."; raise NotImplementedError
+    def remove(self, ids)->None:
+        "Remove rows by id atomically; an unknown id raises `KeyError`, removing nothing."
+        raise NotImplementedError
 
 # %% ../nbs/05_run.ipynb #82f4ed94
 @patch
@@ -207,7 +229,8 @@ def find_hashes(self:GalleryStore, hashes)->dict:
     raise NotImplementedError
 
 @patch
-def search(self:GalleryStore, queries:np.ndarray, k:int=10, exclude=None)->tuple[np.ndarray, np.ndarray]:
+def search(self:GalleryStore, queries:np.ndarray, k:int=10,
+           exclude=None)->tuple[np.ndarray, np.ndarray]:
     "(Q, k) scores and ids, best first; `exclude` gives one id per query to leave out (-1: none)."
     raise NotImplementedError
 
@@ -226,13 +249,16 @@ def refresh(self:GalleryStore)->bool:
 def load_all(self:GalleryStore)->tuple[np.ndarray, pd.DataFrame]:
     "All embeddings and rows at once (for evaluation and small galleries)."
     parts = list(self.iterate())
-    if not parts: return np.zeros((0, 0), np.float32), pd.DataFrame(columns=['id', 'path', 'label', 'sha256'])
-    return np.concatenate([e for e, _ in parts]), pd.concat([r for _, r in parts], ignore_index=True)
+    if not parts:
+        return np.zeros((0, 0), np.float32), pd.DataFrame(columns=['id', 'path', 'label', 'sha256'])
+    embeddings = np.concatenate([e for e, _ in parts])
+    return embeddings, pd.concat([r for _, r in parts], ignore_index=True)
 
 # %% ../nbs/05_run.ipynb #fe2a467a
 def with_hashes(rows:pd.DataFrame)->pd.DataFrame:
     "`rows` with a `sha256` column, computed from each file where it is missing."
-    hashes = rows['sha256'].astype(object) if 'sha256' in rows else pd.Series(None, index=rows.index, dtype=object)
+    if 'sha256' in rows: hashes = rows['sha256'].astype(object)
+    else: hashes = pd.Series(None, index=rows.index, dtype=object)
     missing = hashes.isna()
     if missing.any(): hashes[missing] = [_hash_or_none(p) for p in rows.path[missing]]
     return rows.assign(sha256=hashes)
@@ -270,13 +296,18 @@ class FileGallery(GalleryStore):
 @patch
 def _read(self:FileGallery, manifest:dict)->_Snapshot:
     "The gallery a manifest names, checked."
-    if manifest.get('gallery_store', 'files') != 'files': raise RunError(f"run {self.folder} keeps its gallery in SQLite now; load it again")
-    files = {role: self.folder/manifest['files'][role]['name'] for role in ('embeddings', 'gallery')}
+    if manifest.get('gallery_store', 'files') != 'files':
+        raise RunError(f"run {self.folder} keeps its gallery in SQLite now; load it again")
+    entries = manifest['files']
+    files = {role: self.folder/entries[role]['name'] for role in ('embeddings', 'gallery')}
     embeddings, rows = np.load(files['embeddings']), pd.read_parquet(files['gallery'])
     if embeddings.ndim != 2 or len(embeddings) != len(rows) or not rows.id.is_unique:
-        raise RunError(f"run {self.folder} is damaged: {len(embeddings)} embeddings for {len(rows)} gallery rows")
-    next_id = manifest.get('next_id', int(rows.id.max()) + 1 if len(rows) else 0)  # runs saved before ids were the store's
-    return _Snapshot(embeddings, rows, pd.Index(rows.id), manifest.get('gallery_version', 0), next_id)
+        raise RunError(f"run {self.folder} is damaged: "
+                       f"{len(embeddings)} embeddings for {len(rows)} gallery rows")
+    after_last = int(rows.id.max()) + 1 if len(rows) else 0
+    next_id = manifest.get('next_id', after_last)  # runs saved before ids were the store's
+    version = manifest.get('gallery_version', 0)
+    return _Snapshot(embeddings, rows, pd.Index(rows.id), version, next_id)
 
 @patch
 def refresh(self:FileGallery)->bool:
@@ -289,42 +320,54 @@ def refresh(self:FileGallery)->bool:
 # %% ../nbs/05_run.ipynb #b5d90e3c
 @patch
 def _write(self:FileGallery, change)->np.ndarray:
-    "Apply `change(snapshot) -> (embeddings, rows, next_id, result)`, save atomically, and return the result."
+    "Commit `change(snapshot) -> (embeddings, rows, next_id, result)` atomically; return `result`."
     with self._lock, _run_lock(self.folder):
         self.refresh()
         state = self._state
         embeddings, rows, next_id, result = change(state)
         embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         files = {'embeddings': _npy_bytes(embeddings), 'gallery': _parquet_bytes(rows)}
-        info = {'count': len(rows), 'embedding_dim': int(embeddings.shape[1]), 'labels': int(rows.label.nunique()),
-                'gallery_version': state.version + 1, 'next_id': next_id}
+        info = {'count': len(rows), 'embedding_dim': int(embeddings.shape[1]),
+                'labels': int(rows.label.nunique()), 'gallery_version': state.version + 1,
+                'next_id': next_id}
         _commit(self.folder, files, info)
         self._state = _Snapshot(embeddings, rows, pd.Index(rows.id), state.version + 1, next_id)
         return result
 
 # %% ../nbs/05_run.ipynb #644b781b
-def _npy_bytes(array:np.ndarray)->bytes: buffer = BytesIO(); np.save(buffer, array); return buffer.getvalue()
-def _parquet_bytes(rows:pd.DataFrame)->bytes: buffer = BytesIO(); rows.to_parquet(buffer, index=False); return buffer.getvalue()
+def _npy_bytes(array:np.ndarray)->bytes:
+    buffer = BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+def _parquet_bytes(rows:pd.DataFrame)->bytes:
+    buffer = BytesIO()
+    rows.to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 def _new_rows(rows:pd.DataFrame, embeddings:np.ndarray, next_id:int, dim:int|None)->pd.DataFrame:
     "Rows to add, checked, with hashes and freshly allocated ids."
-    if len(embeddings) != len(rows): raise ValueError(f"{len(embeddings)} embeddings for {len(rows)} gallery rows")
+    if len(embeddings) != len(rows):
+        raise ValueError(f"{len(embeddings)} embeddings for {len(rows)} gallery rows")
     if dim is not None and embeddings.ndim == 2 and embeddings.shape[1] != dim:
         raise ValueError(f"embeddings are {embeddings.shape[1]}-d, the gallery's {dim}-d")
     if next_id + len(rows) > MAX_ID: raise ValueError("the gallery has run out of ids")
     rows = with_hashes(rows.drop(columns='id', errors='ignore').reset_index(drop=True))
-    return pd.concat([pd.DataFrame({'id': np.arange(next_id, next_id + len(rows), dtype=np.int64)}), rows], axis=1)
+    ids = np.arange(next_id, next_id + len(rows), dtype=np.int64)
+    return pd.concat([pd.DataFrame({'id': ids}), rows], axis=1)
 
 # %% ../nbs/05_run.ipynb #0702a945
 @patch
-def bulk_load(self:FileGallery, embeddings:np.ndarray, rows:pd.DataFrame, replace:bool=False)->np.ndarray:
-    "Add many rows in one commit (or, with `replace`, make them the whole gallery); return their ids."
+def bulk_load(self:FileGallery, embeddings:np.ndarray, rows:pd.DataFrame,
+              replace:bool=False)->np.ndarray:
+    "Add many rows in one commit (or, with `replace`, as the whole gallery); return their ids."
     def change(state):
         dim = None if replace or not len(state.rows) else state.embeddings.shape[1]
         new = _new_rows(rows, np.asarray(embeddings), state.next_id, dim)
         if replace: return embeddings, new, state.next_id + len(new), new.id.to_numpy()
         combined = pd.concat([state.rows, new], ignore_index=True) if len(state.rows) else new
-        return np.concatenate([state.embeddings, embeddings]), combined, state.next_id + len(new), new.id.to_numpy()
+        everything = np.concatenate([state.embeddings, embeddings])
+        return everything, combined, state.next_id + len(new), new.id.to_numpy()
     return self._write(change)
 
 # %% ../nbs/05_run.ipynb #ad1396a3
@@ -361,11 +404,14 @@ def find_hashes(self:FileGallery, hashes)->dict:
 
 # %% ../nbs/05_run.ipynb #b9dba68e
 @patch
-def search(self:FileGallery, queries:np.ndarray, k:int=10, exclude=None)->tuple[np.ndarray, np.ndarray]:
-    "(Q, k) exact cosine scores and ids, best first; `exclude`: one id per query to leave out (-1: none)."
+def search(self:FileGallery, queries:np.ndarray, k:int=10,
+           exclude=None)->tuple[np.ndarray, np.ndarray]:
+    "(Q, k) exact cosine scores and ids, best first; `exclude`: an id per query to omit (-1: none)."
     state, queries = self._state, np.atleast_2d(queries)
-    if not len(state.rows): return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-    positions = None if exclude is None else state.positions.get_indexer(np.asarray(exclude, dtype=np.int64))
+    if not len(state.rows):
+        return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+    positions = (None if exclude is None
+                 else state.positions.get_indexer(np.asarray(exclude, dtype=np.int64)))
     scores, found = search(queries, state.embeddings, k, positions)
     return scores, state.rows.id.to_numpy()[found]
 
@@ -374,14 +420,17 @@ def iterate(self:FileGallery, rows:int=65_536)->Iterator[tuple[np.ndarray, pd.Da
     "The gallery, as (embeddings, rows) chunks of at most `rows`, all from one snapshot."
     state = self._state
     for start in range(0, len(state.rows), rows):
-        yield state.embeddings[start:start + rows], state.rows.iloc[start:start + rows].reset_index(drop=True)
+        chunk = slice(start, start + rows)
+        yield state.embeddings[chunk], state.rows.iloc[chunk].reset_index(drop=True)
 
 # %% ../nbs/05_run.ipynb #4799c51c
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS rows(id INTEGER PRIMARY KEY, path TEXT NOT NULL, label, sha256 TEXT, extra TEXT);
+CREATE TABLE IF NOT EXISTS rows(
+    id INTEGER PRIMARY KEY, path TEXT NOT NULL, label, sha256 TEXT, extra TEXT);
 CREATE INDEX IF NOT EXISTS rows_sha256 ON rows(sha256);
-CREATE TABLE IF NOT EXISTS blocks(first_id INTEGER PRIMARY KEY, count INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS blocks(
+    first_id INTEGER PRIMARY KEY, count INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS removed(seq INTEGER PRIMARY KEY, id INTEGER NOT NULL);
 """
 BLOCK_ROWS = 4096 # embeddings per database block (8 MB at 512-d)
@@ -402,9 +451,12 @@ _COLUMNS = ['id', 'path', 'label', 'sha256']
 def _records(rows:pd.DataFrame)->list[tuple]:
     "Rows (with ids) as (id, path, label, sha256, extra JSON) tuples."
     extra = [c for c in rows.columns if c not in _COLUMNS]
-    extras = rows[extra].to_json(orient='records', lines=True).splitlines() if extra else [None] * len(rows)
-    hashes = [h if isinstance(h, str) else None for h in (rows.sha256 if 'sha256' in rows else [None] * len(rows))]
-    return list(zip(rows.id.tolist(), rows.path.astype(str).tolist(), rows.label.tolist(), hashes, extras))
+    nones = [None] * len(rows)
+    extras = rows[extra].to_json(orient='records', lines=True).splitlines() if extra else nones
+    given = rows.sha256 if 'sha256' in rows else nones
+    hashes = [h if isinstance(h, str) else None for h in given]
+    paths = rows.path.astype(str).tolist()
+    return list(zip(rows.id.tolist(), paths, rows.label.tolist(), hashes, extras))
 
 def _frame(records:list)->pd.DataFrame:
     "The table of (id, path, label, sha256, extra JSON) records."
@@ -432,7 +484,8 @@ def _checked(embeddings, rows:pd.DataFrame, dim:int|None)->np.ndarray:
         raise ValueError(f"{len(embeddings)} embeddings for {len(rows)} gallery rows")
     if dim is not None and embeddings.shape[1] != dim:
         raise ValueError(f"embeddings are {embeddings.shape[1]}-d, the gallery's {dim}-d")
-    if not np.isfinite(embeddings).all(): raise ValueError("embeddings contain NaN or infinite values")
+    if not np.isfinite(embeddings).all():
+        raise ValueError("embeddings contain NaN or infinite values")
     return embeddings
 
 # %% ../nbs/05_run.ipynb #a3bf9ef1
@@ -449,7 +502,8 @@ def create_gallery_database(path, # the database file to create (it must not exi
     try:
         conn.execute('BEGIN IMMEDIATE')
         for statement in filter(str.strip, _SCHEMA.split(';')): conn.execute(statement)
-        _set_meta(conn, format=1, dim=embeddings.shape[1], next_id=next_id, version=version, generation=0, retired=0)
+        _set_meta(conn, format=1, dim=embeddings.shape[1], next_id=next_id, version=version,
+                  generation=0, retired=0)
         _insert(conn, embeddings, rows)
         conn.execute('COMMIT')
     finally: conn.close()
@@ -464,7 +518,8 @@ class _Chunk:
     embeddings: np.ndarray
     ids: np.ndarray
     n: int
-    def live(self)->tuple[np.ndarray, np.ndarray]: return self.embeddings[:self.n], self.ids[:self.n]
+    def live(self)->tuple[np.ndarray, np.ndarray]:
+        return self.embeddings[:self.n], self.ids[:self.n]
 
 # %% ../nbs/05_run.ipynb #84d52cce
 def _appended(chunks:tuple, embeddings:np.ndarray, ids:np.ndarray)->tuple:
@@ -473,7 +528,8 @@ def _appended(chunks:tuple, embeddings:np.ndarray, ids:np.ndarray)->tuple:
     while start < len(ids):
         if not chunks or chunks[-1].n == len(chunks[-1].ids):
             capacity = CHUNK_ROWS
-            chunks.append(_Chunk(np.empty((capacity, embeddings.shape[1]), np.float32), np.empty(capacity, np.int64), 0))
+            buffer = np.empty((capacity, embeddings.shape[1]), np.float32)
+            chunks.append(_Chunk(buffer, np.empty(capacity, np.int64), 0))
         last = chunks[-1]; take = min(len(last.ids) - last.n, len(ids) - start)
         last.embeddings[last.n:last.n + take] = embeddings[start:start + take]
         last.ids[last.n:last.n + take] = ids[start:start + take]
@@ -488,8 +544,10 @@ def _without(chunks:tuple, ids:np.ndarray)->tuple:
         embeddings, chunk_ids = chunk.live()
         keep = ~np.isin(chunk_ids, ids)
         if keep.all(): out.append(chunk); continue
-        capacity = len(chunk.ids) if i == len(chunks) - 1 else int(keep.sum())  # the last one keeps its tail
-        new = _Chunk(np.empty((capacity, embeddings.shape[1]), np.float32), np.empty(capacity, np.int64), int(keep.sum()))
+        kept, last = int(keep.sum()), i == len(chunks) - 1
+        capacity = len(chunk.ids) if last else kept  # the last one keeps its tail
+        buffer = np.empty((capacity, embeddings.shape[1]), np.float32)
+        new = _Chunk(buffer, np.empty(capacity, np.int64), kept)
         new.embeddings[:new.n], new.ids[:new.n] = embeddings[keep], chunk_ids[keep]
         out.append(new)
     return tuple(c for i, c in enumerate(out) if c.n or i == len(out) - 1)
@@ -525,7 +583,8 @@ class SqliteGallery(GalleryStore):
     def __init__(self, folder, manifest:dict|None=None, verify:bool=True):
         self.folder = Path(folder); manifest = manifest or read_manifest(self.folder, verify=False)
         self.path = self.folder/manifest['files']['gallery']['name']
-        self._lock, self._local, self._checked = threading.RLock(), threading.local(), time.monotonic()
+        self._lock, self._local = threading.RLock(), threading.local()
+        self._checked = time.monotonic()
         self._state = _State(())
         with self._damage_reported():
             self._conn = _connect(self.path)
@@ -561,15 +620,21 @@ def _catch_up(self:SqliteGallery, conn:sqlite3.Connection)->_State:
     if full: state = _State((), -1, meta['generation'], -1, 0, meta['dim'])
     elif meta['version'] == state.version: return state
     chunks, last_id = state.chunks, state.last_id
-    for first, count, data in conn.execute('SELECT * FROM blocks WHERE first_id > ? ORDER BY first_id', (last_id,)):
+    new_blocks = 'SELECT * FROM blocks WHERE first_id > ? ORDER BY first_id'
+    for first, count, data in conn.execute(new_blocks, (last_id,)):
         embeddings = np.frombuffer(data, np.float32).reshape(count, meta['dim'])
-        if not np.isfinite(embeddings).all(): raise sqlite3.DatabaseError(f"non-finite embeddings from id {first}")
-        chunks, last_id = _appended(chunks, embeddings, np.arange(first, first + count)), first + count - 1
-    removed = conn.execute('SELECT seq, id FROM removed WHERE seq > ?', (state.removed_seq,)).fetchall()
+        if not np.isfinite(embeddings).all():
+            raise sqlite3.DatabaseError(f"non-finite embeddings from id {first}")
+        chunks = _appended(chunks, embeddings, np.arange(first, first + count))
+        last_id = first + count - 1
+    removed = conn.execute('SELECT seq, id FROM removed WHERE seq > ?',
+                           (state.removed_seq,)).fetchall()
     if removed: chunks = _without(chunks, np.array([i for _, i in removed], np.int64))
-    state = _State(chunks, meta['version'], meta['generation'], last_id, removed[-1][0] if removed else state.removed_seq, meta['dim'])
+    removed_seq = removed[-1][0] if removed else state.removed_seq
+    state = _State(chunks, meta['version'], meta['generation'], last_id, removed_seq, meta['dim'])
     count = conn.execute('SELECT count(*) FROM rows').fetchone()[0] if full else len(state)
-    if count != len(state): raise sqlite3.DatabaseError(f"{len(state)} embeddings for {count} gallery rows")
+    if count != len(state):
+        raise sqlite3.DatabaseError(f"{len(state)} embeddings for {count} gallery rows")
     self._state = state
     return state
 
@@ -586,21 +651,23 @@ def refresh(self:SqliteGallery)->bool:
 
 @patch
 def _check_for_changes(self:SqliteGallery):
-    "Refresh if the last check is more than `refresh_every` seconds old and no other thread is busy."
-    if time.monotonic() - self._checked < self.refresh_every or not self._lock.acquire(blocking=False): return
+    "Refresh if the last check is over `refresh_every` seconds old and no other thread is busy."
+    checked_lately = time.monotonic() - self._checked < self.refresh_every
+    if checked_lately or not self._lock.acquire(blocking=False): return
     try: self._checked = time.monotonic(); self.refresh()
     finally: self._lock.release()
 
 # %% ../nbs/05_run.ipynb #c7bbe094
 @patch
 def _write(self:SqliteGallery, change)->object:
-    "Apply `change(conn, state) -> (new state, result)` in one write transaction; return the result."
+    "Apply `change(conn, state) -> (new state, result)` in one write transaction; return `result`."
     with self._lock, self._damage_reported():
         conn = self._conn
         conn.execute('BEGIN IMMEDIATE')
         try:
             if conn.execute("SELECT value FROM meta WHERE key = 'retired'").fetchone()[0]:
-                raise RunError(f"run {self.folder} was saved again since it was loaded; load it again")
+                raise RunError(f"run {self.folder} was saved again since it was loaded; "
+                               "load it again")
             state, result = change(conn, self._catch_up(conn))
             conn.execute("UPDATE meta SET value = ? WHERE key = 'version'", (state.version,))
             conn.execute('COMMIT')
@@ -611,8 +678,9 @@ def _write(self:SqliteGallery, change)->object:
 
 # %% ../nbs/05_run.ipynb #0be4f2bd
 @patch
-def bulk_load(self:SqliteGallery, embeddings:np.ndarray, rows:pd.DataFrame, replace:bool=False)->np.ndarray:
-    "Add many rows in one transaction (or, with `replace`, make them the whole gallery); return their ids."
+def bulk_load(self:SqliteGallery, embeddings:np.ndarray, rows:pd.DataFrame,
+              replace:bool=False)->np.ndarray:
+    "Add many rows in one transaction (or, with `replace`, as the whole gallery); return their ids."
     embeddings = _checked(embeddings, rows, None if replace else self._state.dim)
     rows = with_hashes(rows.drop(columns='id', errors='ignore').reset_index(drop=True))
     def change(conn, state):
@@ -636,24 +704,31 @@ def remove(self:SqliteGallery, ids)->None:
     "Remove rows by id in one transaction; an unknown id raises `KeyError` and removes nothing."
     ids = np.unique(np.asarray(list(ids), dtype=np.int64))
     def change(conn, state):
-        known = {r[0] for part in _parts(ids) for r in conn.execute(f'SELECT id FROM rows WHERE id IN ({_marks(part)})', part)}
+        select = 'SELECT id FROM rows WHERE id IN ({})'
+        known = {r[0] for part in _parts(ids)
+                 for r in conn.execute(select.format(_marks(part)), part)}
         unknown = sorted(set(ids.tolist()) - known)
         if unknown: raise KeyError(f"no gallery image with id {', '.join(map(str, unknown))}")
-        for part in _parts(ids): conn.execute(f'DELETE FROM rows WHERE id IN ({_marks(part)})', part)
+        for part in _parts(ids):
+            conn.execute(f'DELETE FROM rows WHERE id IN ({_marks(part)})', part)
         conn.executemany('INSERT INTO removed(id) VALUES (?)', [(i,) for i in ids.tolist()])
         _drop_empty_blocks(conn, ids)
         seq = conn.execute('SELECT max(seq) FROM removed').fetchone()[0]
-        return _State(_without(state.chunks, ids), state.version + 1, state.generation, state.last_id, seq, state.dim), None
+        return _State(_without(state.chunks, ids), state.version + 1, state.generation,
+                      state.last_id, seq, state.dim), None
     self._write(change)
 
 def _drop_empty_blocks(conn:sqlite3.Connection, ids:np.ndarray):
     "Delete the blocks that held some of `ids` and now hold no live row."
-    blocks = {conn.execute('SELECT first_id, count FROM blocks WHERE first_id <= ? ORDER BY first_id DESC LIMIT 1', (i,)).fetchone()
-              for i in ids.tolist()} - {None}
-    empty = [(f,) for f, n in blocks if conn.execute('SELECT 1 FROM rows WHERE id >= ? AND id < ?', (f, f + n)).fetchone() is None]
+    block_of = ('SELECT first_id, count FROM blocks WHERE first_id <= ? '
+                'ORDER BY first_id DESC LIMIT 1')
+    blocks = {conn.execute(block_of, (i,)).fetchone() for i in ids.tolist()} - {None}
+    live_row = 'SELECT 1 FROM rows WHERE id >= ? AND id < ?'
+    empty = [(f,) for f, n in blocks if conn.execute(live_row, (f, f + n)).fetchone() is None]
     conn.executemany('DELETE FROM blocks WHERE first_id = ?', empty)
 
-def _parts(ids:np.ndarray, size:int=900)->list[list]: return [ids[s:s + size].tolist() for s in range(0, len(ids), size)]
+def _parts(ids:np.ndarray, size:int=900)->list[list]:
+    return [ids[s:s + size].tolist() for s in range(0, len(ids), size)]
 def _marks(part:list)->str: return ', '.join('?' * len(part))
 
 # %% ../nbs/05_run.ipynb #31fc5635
@@ -679,10 +754,15 @@ def get(self:SqliteGallery, ids)->tuple[np.ndarray, pd.DataFrame]:
     ids = np.asarray(list(ids), dtype=np.int64)
     self._check_for_changes()
     state = self._state; where, position = _locate(state.chunks, ids)
-    if (where < 0).any(): self.refresh(); state = self._state; where, position = _locate(state.chunks, ids)
-    if (where < 0).any(): raise KeyError(f"no gallery image with id {', '.join(map(str, sorted(set(ids[where < 0].tolist()))))}")
+    if (where < 0).any():
+        self.refresh()
+        state = self._state; where, position = _locate(state.chunks, ids)
+    if (where < 0).any():
+        unknown = sorted(set(ids[where < 0].tolist()))
+        raise KeyError(f"no gallery image with id {', '.join(map(str, unknown))}")
     embeddings = np.empty((len(ids), state.dim), np.float32)
-    for i in np.unique(where): embeddings[where == i] = state.chunks[i].embeddings[position[where == i]]
+    for i in np.unique(where):
+        embeddings[where == i] = state.chunks[i].embeddings[position[where == i]]
     return embeddings, self._rows(ids)
 
 @patch
@@ -695,16 +775,20 @@ def find_hashes(self:SqliteGallery, hashes)->dict:
 
 # %% ../nbs/05_run.ipynb #7b6f4601
 @patch
-def search(self:SqliteGallery, queries:np.ndarray, k:int=10, exclude=None)->tuple[np.ndarray, np.ndarray]:
-    "(Q, k) exact cosine scores and ids, best first; `exclude`: one id per query to leave out (-1: none)."
+def search(self:SqliteGallery, queries:np.ndarray, k:int=10,
+           exclude=None)->tuple[np.ndarray, np.ndarray]:
+    "(Q, k) exact cosine scores and ids, best first; `exclude`: an id per query to omit (-1: none)."
     self._check_for_changes()
     state, queries = self._state, np.atleast_2d(queries)
     width = max(0, min(k, len(state) - (exclude is not None)))
-    if not width: return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+    if not width:
+        return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
     found = [(s, ids[p]) for embeddings, ids in (c.live() for c in state.chunks if c.n)
              for s, p in [search(queries, embeddings, k + (exclude is not None))]]
     scores, ids = np.concatenate([s for s, _ in found], 1), np.concatenate([i for _, i in found], 1)
-    if exclude is not None: scores = np.where(ids == np.asarray(exclude, np.int64)[:, None], -np.inf, scores)
+    if exclude is not None:
+        excluded = ids == np.asarray(exclude, np.int64)[:, None]
+        scores = np.where(excluded, -np.inf, scores)
     order = np.argsort(-scores, axis=1, kind='stable')[:, :width]
     return np.take_along_axis(scores, order, 1), np.take_along_axis(ids, order, 1)
 
@@ -712,36 +796,42 @@ def search(self:SqliteGallery, queries:np.ndarray, k:int=10, exclude=None)->tupl
 @patch
 def iterate(self:SqliteGallery, rows:int=65_536)->Iterator[tuple[np.ndarray, pd.DataFrame]]:
     "The gallery, as (embeddings, rows) chunks of at most `rows`, all from one snapshot."
+    block_rows = 'SELECT * FROM rows WHERE id >= ? AND id < ? ORDER BY id'
     conn = _connect(self.path)
     try:
         conn.execute('BEGIN')
         dim, parts = conn.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()[0], []
         for first, count, data in conn.execute('SELECT * FROM blocks ORDER BY first_id'):
-            table = _frame(conn.execute('SELECT * FROM rows WHERE id >= ? AND id < ? ORDER BY id', (first, first + count)).fetchall())
-            parts.append((np.frombuffer(data, np.float32).reshape(count, dim)[table.id.to_numpy() - first], table))
+            table = _frame(conn.execute(block_rows, (first, first + count)).fetchall())
+            block = np.frombuffer(data, np.float32).reshape(count, dim)
+            parts.append((block[table.id.to_numpy() - first], table))
             while sum(len(t) for _, t in parts) >= rows: yield _take(parts, rows)
         while parts: yield _take(parts, rows)
     finally: conn.close()
 
 def _take(parts:list, rows:int)->tuple[np.ndarray, pd.DataFrame]:
     "The first `rows` rows of the (embeddings, table) parts, removed from `parts`."
-    embeddings, table = np.concatenate([e for e, _ in parts]), pd.concat([t for _, t in parts], ignore_index=True)
+    embeddings = np.concatenate([e for e, _ in parts])
+    table = pd.concat([t for _, t in parts], ignore_index=True)
     parts.clear()
-    if len(table) > rows: parts.append((embeddings[rows:], table.iloc[rows:].reset_index(drop=True)))
+    if len(table) > rows:
+        parts.append((embeddings[rows:], table.iloc[rows:].reset_index(drop=True)))
     return embeddings[:rows], table.iloc[:rows]
 
 # %% ../nbs/05_run.ipynb #cb3b071a
 def migrate_to_sqlite(folder)->SqliteGallery:
-    "Move a run's gallery from files into a new SQLite database (once, whoever comes first); open it."
+    "Move a run's gallery from files into a new SQLite database (once, whoever is first); open it."
     folder = Path(folder)
     with _run_lock(folder):
         manifest = read_manifest(folder, verify=False)
         if manifest.get('gallery_store', 'files') == 'files':
             state = FileGallery(folder, manifest)._state
             name = _database_name()
-            create_gallery_database(folder/name, state.embeddings, state.rows, state.next_id, state.version)
-            manifest = _commit(folder, {}, {'gallery_store': 'sqlite'} | dict.fromkeys(_FILE_GALLERY_KEYS),
-                               {'gallery': _database_entry(name), 'embeddings': None})
+            create_gallery_database(folder/name, state.embeddings, state.rows, state.next_id,
+                                    state.version)
+            info = {'gallery_store': 'sqlite'} | dict.fromkeys(_FILE_GALLERY_KEYS)
+            entries = {'gallery': _database_entry(name), 'embeddings': None}
+            manifest = _commit(folder, {}, info, entries)
     return SqliteGallery(folder, manifest, verify=False)
 
 # %% ../nbs/05_run.ipynb #c5596b46
@@ -753,8 +843,9 @@ class MigratingGallery(GalleryStore):
         self.store: GalleryStore = FileGallery(self.folder, manifest)
 
     def _current(self)->GalleryStore:
-        "The store to read, after looking (at most every `refresh_every` s) for another process's write."
-        if isinstance(self.store, FileGallery) and time.monotonic() - self._checked >= self.refresh_every: self.refresh()
+        "The store to read, after looking (at most every `refresh_every` s) for others' writes."
+        on_files = isinstance(self.store, FileGallery)
+        if on_files and time.monotonic() - self._checked >= self.refresh_every: self.refresh()
         return self.store
 
     def _writable(self)->SqliteGallery:
@@ -776,7 +867,8 @@ def refresh(self:MigratingGallery)->bool:
 @patch
 def add(self:MigratingGallery, embeddings, rows): return self._writable().add(embeddings, rows)
 @patch
-def bulk_load(self:MigratingGallery, embeddings, rows, replace=False): return self._writable().bulk_load(embeddings, rows, replace)
+def bulk_load(self:MigratingGallery, embeddings, rows, replace=False):
+    return self._writable().bulk_load(embeddings, rows, replace)
 @patch
 def remove(self:MigratingGallery, ids): return self._writable().remove(ids)
 @patch
@@ -790,22 +882,24 @@ def get(self:MigratingGallery, ids): return self._current().get(ids)
 @patch
 def find_hashes(self:MigratingGallery, hashes): return self._current().find_hashes(hashes)
 @patch
-def search(self:MigratingGallery, queries, k=10, exclude=None): return self._current().search(queries, k, exclude)
+def search(self:MigratingGallery, queries, k=10, exclude=None):
+    return self._current().search(queries, k, exclude)
 @patch
 def iterate(self:MigratingGallery, rows=65_536): return self._current().iterate(rows)
 @patch
 def __repr__(self:MigratingGallery): return f"MigratingGallery({self.store!r})"
 
 # %% ../nbs/05_run.ipynb #ee9d5a41
-GALLERY_STORES = {'files': 'imgsim.run.MigratingGallery', 'sqlite': 'imgsim.run.SqliteGallery', # name -> class
+GALLERY_STORES = {'files': 'imgsim.run.MigratingGallery', # name -> class
+                  'sqlite': 'imgsim.run.SqliteGallery',
                   'milvus': 'imgsim.scale.MilvusGallery'}
 
 def open_gallery(folder, manifest:dict, verify:bool=True)->GalleryStore:
     "The gallery store that a run's manifest names, opened."
     kind = manifest.get('gallery_store', 'files')
     if kind not in GALLERY_STORES:
-        raise RunError(f"run {folder} keeps its gallery in a {kind!r} store, which this imgsim does not know "
-                       f"(known: {', '.join(GALLERY_STORES)})")
+        raise RunError(f"run {folder} keeps its gallery in a {kind!r} store, "
+                       f"which this imgsim does not know (known: {', '.join(GALLERY_STORES)})")
     module, name = GALLERY_STORES[kind].rsplit('.', 1)
     return getattr(importlib.import_module(module), name)(folder, manifest, verify)
 
@@ -813,7 +907,8 @@ def open_gallery(folder, manifest:dict, verify:bool=True)->GalleryStore:
 def save_run(folder, # the run directory (created if missing)
              result:TrainResult, # the trained model
              backbone:nn.Module, # the backbone its features came from
-             embeddings:np.ndarray, rows:pd.DataFrame, # the gallery: embeddings and rows (path, label, ...)
+             embeddings:np.ndarray, # the gallery's embeddings
+             rows:pd.DataFrame, # and its rows (path, label, ...)
              extra:dict|None=None, # more metadata for the checkpoint (e.g. evaluation metrics)
              store:str='sqlite', # the gallery store: 'sqlite', or 'files' (the earlier format)
             )->dict:
@@ -823,8 +918,11 @@ def save_run(folder, # the run directory (created if missing)
         old = json.loads((folder/MANIFEST).read_text()) if (folder/MANIFEST).is_file() else {}
         previous, next_id, version = _previous_gallery(folder, old if isinstance(old, dict) else {})
         try:
-            manifest = _save(folder, result, backbone, embeddings, rows, extra, store, next_id, version)
-            if previous: previous.execute("UPDATE meta SET value = 1 WHERE key = 'retired'"); previous.execute('COMMIT')
+            manifest = _save(folder, result, backbone, embeddings, rows, extra, store,
+                             next_id, version)
+            if previous:
+                previous.execute("UPDATE meta SET value = 1 WHERE key = 'retired'")
+                previous.execute('COMMIT')
         finally:
             if previous: previous.close()
         _delete_unnamed(folder, manifest)
@@ -833,24 +931,27 @@ def save_run(folder, # the run directory (created if missing)
 # %% ../nbs/05_run.ipynb #ed401ed6
 def _previous_gallery(folder:Path, old:dict)->tuple[sqlite3.Connection|None, int, int]:
     "(a write transaction on the run's current database or None, the next id, the version)."
-    if old.get('gallery_store') != 'sqlite': return None, old.get('next_id', 0), old.get('gallery_version', 0)
+    if old.get('gallery_store') != 'sqlite':
+        return None, old.get('next_id', 0), old.get('gallery_version', 0)
     try:
         conn = _connect(folder/old['files']['gallery']['name'])
         conn.execute('BEGIN IMMEDIATE'); meta = dict(conn.execute('SELECT key, value FROM meta'))
-    except (sqlite3.Error, KeyError, TypeError) as e: raise RunError(f"run {folder} is damaged: {_one_line(e)}") from None
+    except (sqlite3.Error, KeyError, TypeError) as e:
+        raise RunError(f"run {folder} is damaged: {_one_line(e)}") from None
     return conn, meta['next_id'], meta['version']
 
 # %% ../nbs/05_run.ipynb #f05c25e5
-def _save(folder:Path, result, backbone, embeddings, rows, extra, store:str, next_id:int, version:int)->dict:
-    "Write the model and the gallery in `store`'s format, then the manifest (not deleting old files)."
+def _save(folder:Path, result, backbone, embeddings, rows, extra, store:str,
+          next_id:int, version:int)->dict:
+    "Write the model and the gallery in `store`'s format, then the manifest (leaving old files)."
     rows = _new_rows(rows, embeddings, next_id, None); embeddings = _checked(embeddings, rows, None)
     files, entries = {'model': checkpoint_bytes(result, backbone, extra)}, None
     info = {'embedding_dim': int(embeddings.shape[1]), 'backbone': backbone.spec.name,
             'backbone_weights': backbone.weights, 'gallery_store': store}
     if store == 'files':
         files |= {'embeddings': _npy_bytes(embeddings), 'gallery': _parquet_bytes(rows)}
-        info |= {'count': len(rows), 'labels': int(rows.label.nunique()), 'gallery_version': version + 1,
-                 'next_id': next_id + len(rows)}
+        info |= {'count': len(rows), 'labels': int(rows.label.nunique()),
+                 'gallery_version': version + 1, 'next_id': next_id + len(rows)}
     elif store == 'sqlite':
         name = _database_name(); info |= dict.fromkeys(_FILE_GALLERY_KEYS)
         create_gallery_database(folder/name, embeddings, rows, next_id + len(rows), version + 1)
@@ -868,17 +969,20 @@ class Run:
     "A loaded run directory: the model (head now, backbone on first use) and the gallery store."
     def __init__(self, folder, verify:bool=True, device='auto'):
         self.folder = Path(folder); self.manifest = read_manifest(self.folder, verify)
-        self.head, self.meta, self._backbone_state = load_checkpoint(self.folder/self.manifest['files']['model']['name'])
+        checkpoint = self.folder/self.manifest['files']['model']['name']
+        self.head, self.meta, self._backbone_state = load_checkpoint(checkpoint)
         self.gallery: GalleryStore = open_gallery(self.folder, self.manifest, verify)
         self.device, self._runner = device, None
         dim = self.manifest.get('embedding_dim')
         if dim != self.meta['embedding_dim']:
-            raise RunError(f"run {self.folder}: gallery embeddings are {dim}-d, the model's {self.meta['embedding_dim']}-d")
+            raise RunError(f"run {self.folder}: gallery embeddings are {dim}-d, "
+                           f"the model's {self.meta['embedding_dim']}-d")
 
     @property
     def backbone_name(self)->str: return self.meta['backbone']
     def __len__(self): return len(self.gallery)
-    def __repr__(self): return f"Run({self.folder.name!r}: {self.backbone_name}, {len(self)} gallery images)"
+    def __repr__(self):
+        return f"Run({self.folder.name!r}: {self.backbone_name}, {len(self)} gallery images)"
 
 # %% ../nbs/05_run.ipynb #867c03cd
 @patch(as_prop=True)
@@ -886,8 +990,10 @@ def runner(self:Run)->Runner:
     "The backbone, built once and ready to run."
     if self._runner is None:
         weights = self.meta['backbone_weights']
-        backbone = load_backbone(self.backbone_name, weights=None if weights == 'random' else weights)
-        if self._backbone_state is not None:  # fully fine-tuned: its features are its own, and so is their cache
+        backbone = load_backbone(self.backbone_name,
+                                 weights=None if weights == 'random' else weights)
+        # fully fine-tuned: its features are its own, and so is their cache
+        if self._backbone_state is not None:
             backbone.load_state_dict(self._backbone_state)
             backbone.weights += f"+finetuned-{self.manifest['files']['model']['sha256'][:12]}"
         self._runner = Runner(backbone, self.device)
@@ -900,7 +1006,8 @@ def embed_images(self:Run, images:list)->np.ndarray:
     return embed_images(images, self.runner, self.head)
 
 @patch
-def embed_table(self:Run, table:pd.DataFrame, progress:bool=True, strict:bool=False)->tuple[np.ndarray, pd.DataFrame]:
+def embed_table(self:Run, table:pd.DataFrame, progress:bool=True,
+                strict:bool=False)->tuple[np.ndarray, pd.DataFrame]:
     "Embeddings of a collection (through the feature cache) and the rows that could be embedded."
     features, table = extract_features(table, self.runner, progress=progress, strict=strict)
     return embed_features(self.head, features), table
@@ -908,20 +1015,21 @@ def embed_table(self:Run, table:pd.DataFrame, progress:bool=True, strict:bool=Fa
 # %% ../nbs/05_run.ipynb #695c9fa9
 @patch
 def search_embeddings(self:Run, queries:np.ndarray, k:int=10, exclude=None)->list[pd.DataFrame]:
-    "For each query embedding, its top-k gallery rows with `rank` and `score` (`exclude`: an id per query)."
+    "For each query embedding, its top-k rows with `rank` and `score` (`exclude`: an id per query)."
     scores, ids = self.gallery.search(queries, k, exclude)
     _, rows = self.gallery.get(ids.ravel())
     rows, k = rows.assign(score=scores.ravel().round(6)), ids.shape[1]
-    return [rows.iloc[i * k:(i + 1) * k].assign(rank=np.arange(1, k + 1)).reset_index(drop=True) for i in range(len(ids))]
+    return [rows.iloc[i * k:(i + 1) * k].assign(rank=np.arange(1, k + 1)).reset_index(drop=True)
+            for i in range(len(ids))]
 
 # %% ../nbs/05_run.ipynb #a73ebbba
 def index_collection(run:Run, # a loaded run
                      source, # a collection table, or a folder / manifest path
                      append:bool=False, # add to the gallery instead of replacing it
                      progress:bool=True, strict:bool=False,
-                     duplicates:bool=False, # also add files (by SHA-256) the gallery or `source` already has
+                     duplicates:bool=False, # also add files already in the gallery or `source`
                     )->dict:
-    "Embed a collection into the run's gallery; return how many rows were added, skipped and replaced."
+    "Embed a collection into the run's gallery; return how many rows were added, skipped, replaced."
     table = source if isinstance(source, pd.DataFrame) else load_collection(source, strict)
     table, skipped = (table, 0) if duplicates else _new_files(run, table, append)
     counts = {'added': 0, 'skipped': skipped, 'replaced': 0 if append else len(run)}
@@ -931,7 +1039,7 @@ def index_collection(run:Run, # a loaded run
     return counts | {'added': len(table)}
 
 def _new_files(run:Run, table:pd.DataFrame, append:bool)->tuple[pd.DataFrame, int]:
-    "The rows whose file is new (not repeated in `table`, nor in the gallery when appending); the rest's count."
+    "New files' rows (not repeated in `table`, nor in the gallery if appending); the others' count."
     table = with_hashes(table)
     known = set(run.gallery.find_hashes(table.sha256.dropna().unique())) if append else set()
     repeated = table.sha256.notna() & (table.sha256.duplicated() | table.sha256.isin(known))
