@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 import numpy as np, pandas as pd
-from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import (APIRouter, Depends, FastAPI, File, Form, HTTPException, Query, Request,
+                     UploadFile)
 from fastapi import Path as PathParameter
 from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
@@ -31,14 +32,18 @@ __all__ = ['api_key_header', 'WRITES_CLOSED', 'router', 'log', 'app', 'LimitUplo
 
 # %% ../nbs/08_api.ipynb #3bc85c0b
 class LimitUploads:
-    "ASGI middleware: refuse request bodies over `max_bytes` with 413, from `Content-Length` or while reading."
+    ("ASGI middleware: refuse request bodies over `max_bytes` with 413, from `Content-Length` or "
+     "while reading.")
     def __init__(self, app, max_bytes:int): self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope, receive, send):
         if scope['type'] != 'http': return await self.app(scope, receive, send)
-        detail = f"request body over the limit of {self.max_bytes / 2**20:.3g} MiB (IMGSIM_MAX_UPLOAD_MB)"
+        detail = (f"request body over the limit of {self.max_bytes / 2**20:.3g} MiB "
+                  "(IMGSIM_MAX_UPLOAD_MB)")
         length = dict(scope['headers']).get(b'content-length', b'')
-        if length.isdigit() and int(length) > self.max_bytes: return await JSONResponse({'detail': detail}, 413)(scope, receive, send)
+        declared_too_long = length.isdigit() and int(length) > self.max_bytes
+        if declared_too_long:
+            return await JSONResponse({'detail': detail}, 413)(scope, receive, send)
         seen = 0
         async def counting():
             nonlocal seen
@@ -55,11 +60,14 @@ class ReadTimeout:
     async def __call__(self, scope, receive, send):
         if scope['type'] != 'http': return await self.app(scope, receive, send)
         body_done = False
-        async def timed():  # only while the body arrives: later reads wait for a disconnect, for as long as they like
+        # only while the body arrives: later reads wait for a disconnect, for as long as they like
+        async def timed():
             nonlocal body_done
             if body_done: return await receive()
             try: message = await asyncio.wait_for(receive(), self.seconds)
-            except asyncio.TimeoutError: raise HTTPException(408, f"the request body arrived too slowly (over {self.seconds:g} s)") from None
+            except asyncio.TimeoutError:
+                too_slow = f"the request body arrived too slowly (over {self.seconds:g} s)"
+                raise HTTPException(408, too_slow) from None
             body_done = message.get('type') != 'http.request' or not message.get('more_body', False)
             return message
         await self.app(scope, timed, send)
@@ -69,7 +77,8 @@ class StartupError(RuntimeError):
     "The service cannot start; the message says why, in one line."
 
 class OneLineStartupErrors:
-    "ASGI middleware: report a `StartupError` at startup as its one-line message instead of a traceback."
+    ("ASGI middleware: report a `StartupError` at startup as its one-line message instead of a "
+     "traceback.")
     def __init__(self, app): self.app = app
 
     async def __call__(self, scope, receive, send):
@@ -80,7 +89,9 @@ class OneLineStartupErrors:
             if message['type'] == 'lifespan.startup.failed': failed = message
             else: await send(message)
         try: await self.app(scope, receive, hold_failure)
-        except StartupError as e: await send({'type': 'lifespan.startup.failed', 'message': f"imgsim: {e}"}); raise
+        except StartupError as e:
+            await send({'type': 'lifespan.startup.failed', 'message': f"imgsim: {e}"})
+            raise
         except BaseException:
             if failed: await send(failed)
             raise
@@ -94,14 +105,17 @@ class Hit(BaseModel):
     filename:str = Field(description="the image file's name, without its folder")
     label:str
     score:float = Field(description="cosine similarity, -1 to 1")
-    match:bool|None = Field(None, description="score at least the run's match threshold; None when it has none")
-    extra:dict[str, Any] = Field(default_factory=dict, description="the gallery table's other columns")
+    match:bool|None = Field(None, description="score at least the run's match threshold; "
+                                              "None when it has none")
+    extra:dict[str, Any] = Field(default_factory=dict,
+                                 description="the gallery table's other columns")
 
 class SearchResponse(BaseModel):
     "The results of one query."
     results:list[Hit]
     backbone:str
-    took_ms:float = Field(description="time spent in the service, from the upload received to the results")
+    took_ms:float = Field(description="time spent in the service, from the upload received to "
+                                      "the results")
 
 # %% ../nbs/08_api.ipynb #c8694eb4
 class FileResults(BaseModel):
@@ -126,12 +140,15 @@ class GalleryImage(BaseModel):
     url:str = Field(description="the image on this service: /images/{id}")
     filename:str = Field(description="the image file's name, without its folder")
     label:str
-    duplicate:bool = Field(False, description="its bytes were already in the gallery, under this id")
-    extra:dict[str, Any] = Field(default_factory=dict, description="the gallery table's other columns")
+    duplicate:bool = Field(False,
+                           description="its bytes were already in the gallery, under this id")
+    extra:dict[str, Any] = Field(default_factory=dict,
+                                 description="the gallery table's other columns")
 
 class GalleryAdded(BaseModel):
     "Images added to the gallery."
-    added:list[GalleryImage] = Field(description="a row per file, in order: new, or the one it duplicates")
+    added:list[GalleryImage] = Field(description="a row per file, in order: new, or the one it "
+                                                 "duplicates")
     gallery_size:int
 
 class GalleryRemoved(BaseModel):
@@ -148,8 +165,10 @@ class Health(BaseModel):
     engine:str = Field(description="what runs the backbone, and in what precision")
     run:str = Field(description="the run directory's name")
     max_batch:int
-    match_threshold:float|None = Field(description="the score from which a result is a match, if calibrated")
-    writes:str = Field(description="'key' (writes need the API key), 'open' (anyone may write) or 'closed'")
+    match_threshold:float|None = Field(description="the score from which a result is a match, "
+                                                   "if calibrated")
+    writes:str = Field(description="'key' (writes need the API key), 'open' (anyone may write) "
+                                   "or 'closed'")
 
 # %% ../nbs/08_api.ipynb #27f8301d
 def _plain(value):
@@ -161,15 +180,19 @@ def _plain(value):
 def to_models(frame:pd.DataFrame, # gallery rows, e.g. from `Run.search_embeddings`
               model=Hit, # `Hit` or `GalleryImage`
              )->list:
-    "Table rows as response models: the image's URL and file name, no server path; other columns under `extra`."
-    frame = frame.assign(label=frame.label.astype(str), url=[f"/images/{i}" for i in frame.id],
-                         filename=[Path(p).name for p in frame.path]).drop(columns=['path', 'sha256'], errors='ignore')
+    ("Table rows as response models: the image's URL and file name, no server path; other columns "
+     "under `extra`.")
+    urls, filenames = [f"/images/{i}" for i in frame.id], [Path(p).name for p in frame.path]
+    frame = frame.assign(label=frame.label.astype(str), url=urls, filename=filenames)
+    frame = frame.drop(columns=['path', 'sha256'], errors='ignore')
     fields = [f for f in model.model_fields if f != 'extra' and f in frame]
-    return [model(**{f: r[f] for f in fields}, extra={c: _plain(v) for c, v in r.items() if c not in fields})
+    return [model(**{f: r[f] for f in fields},
+                  extra={c: _plain(v) for c, v in r.items() if c not in fields})
             for r in frame.to_dict('records')]
 
 # %% ../nbs/08_api.ipynb #b17a012a
-api_key_header = APIKeyHeader(name='X-API-Key', auto_error=False, description="the service's API key, if it has one")
+api_key_header = APIKeyHeader(name='X-API-Key', auto_error=False,
+                              description="the service's API key, if it has one")
 
 WRITES_CLOSED = ("writes are closed: set IMGSIM_API_KEY and send it in the X-API-Key header "
                  "(or set IMGSIM_OPEN_WRITES=1 to let anyone add and delete)")
@@ -179,86 +202,116 @@ def _check_key(request:Request, key:str|None, needed:bool, write:bool=False):
     expected = config.api_key
     if write and not expected and not config.open_writes: raise HTTPException(403, WRITES_CLOSED)
     if not needed or not expected: return
-    if not key: raise HTTPException(401, "this endpoint needs the API key, in the X-API-Key header", headers={'WWW-Authenticate': 'X-API-Key'})
-    if not secrets.compare_digest(key.encode(), expected.encode()): raise HTTPException(403, "wrong API key")
+    if not key:
+        raise HTTPException(401, "this endpoint needs the API key, in the X-API-Key header",
+                            headers={'WWW-Authenticate': 'X-API-Key'})
+    key_matches = secrets.compare_digest(key.encode(), expected.encode())
+    if not key_matches: raise HTTPException(403, "wrong API key")
 
-def write_access(request:Request, key:str|None=Depends(api_key_header)): _check_key(request, key, True, write=True)
-def read_access(request:Request, key:str|None=Depends(api_key_header)): _check_key(request, key, request.app.state.config.search_requires_key)
+def write_access(request:Request, key:str|None=Depends(api_key_header)):
+    _check_key(request, key, True, write=True)
+def read_access(request:Request, key:str|None=Depends(api_key_header)):
+    _check_key(request, key, request.app.state.config.search_requires_key)
 def service(request:Request)->Service: return request.app.state.service
 
 # %% ../nbs/08_api.ipynb #25eb95ee
 router = APIRouter()
 _K = Annotated[int, Query(ge=1, le=100, description="how many results")]
-_ID = Annotated[str, PathParameter(pattern=r'^[0-9]{1,16}$', description="a gallery id: digits only")]
+_ID = Annotated[str, PathParameter(pattern=r'^[0-9]{1,16}$',
+                                   description="a gallery id: digits only")]
 _ERRORS = {s: {'model': Problem, 'description': d} for s, d in [
-    (400, "empty file"), (413, "upload too large"), (415, "not an accepted image format"), (422, "an image that cannot be used"),
-    (401, "API key needed"), (403, "wrong API key, or writes closed"), (503, "the run cannot be written")]}
+    (400, "empty file"), (413, "upload too large"), (415, "not an accepted image format"),
+    (422, "an image that cannot be used"), (401, "API key needed"),
+    (403, "wrong API key, or writes closed"), (503, "the run cannot be written")]}
 def _ms(start:float)->float: return round((time.perf_counter() - start) * 1000, 2)
 
 @router.post('/search', response_model=SearchResponse, tags=['search'], responses=_ERRORS)
-async def search_upload(file:UploadFile=File(description="the query image: JPEG, PNG, WebP, GIF, BMP or TIFF"), k:_K=10,
-                        svc:Service=Depends(service), _=Depends(read_access)):
+async def search_upload(
+        file:UploadFile=File(description="the query image: JPEG, PNG, WebP, GIF, BMP or TIFF"),
+        k:_K=10, svc:Service=Depends(service), _=Depends(read_access)):
     "The gallery images most similar to an uploaded image."
     start = time.perf_counter()
     image = await run_in_threadpool(svc.prepare, await file.read(), file.filename or 'file')
-    return SearchResponse(results=to_models(await svc.search(image, k)), backbone=svc.run.backbone_name, took_ms=_ms(start))
+    hits = await svc.search(image, k)
+    return SearchResponse(results=to_models(hits), backbone=svc.run.backbone_name,
+                          took_ms=_ms(start))
 
 # %% ../nbs/08_api.ipynb #4a4f6066
 def _too_many(files:list, limit:int):
-    if len(files) > limit: raise ServiceError(413, f"{len(files)} files in one request; the limit is {limit}")
+    if len(files) > limit:
+        raise ServiceError(413, f"{len(files)} files in one request; the limit is {limit}")
 
-@router.post('/search/batch', response_model=BatchSearchResponse, tags=['search'], responses=_ERRORS)
+@router.post('/search/batch', response_model=BatchSearchResponse, tags=['search'],
+             responses=_ERRORS)
 async def search_uploads(files:list[UploadFile]=File(description="the query images"), k:_K=10,
                          svc:Service=Depends(service), _=Depends(read_access)):
-    "The gallery images most similar to each of several uploaded images, searched in one forward pass."
+    ("The gallery images most similar to each of several uploaded images, searched in one forward "
+     "pass.")
     start = time.perf_counter(); _too_many(files, svc.config.max_files)
-    images = [await run_in_threadpool(svc.prepare, await f.read(), f.filename or f"files[{i}]") for i, f in enumerate(files)]
+    images = [await run_in_threadpool(svc.prepare, await f.read(), f.filename or f"files[{i}]")
+              for i, f in enumerate(files)]
     hits = await run_in_threadpool(svc.search_many, [(image, k) for image in images])
-    return BatchSearchResponse(results=[FileResults(filename=f.filename or '', results=to_models(h)) for f, h in zip(files, hits)],
-                               backbone=svc.run.backbone_name, took_ms=_ms(start))
+    per_file = [FileResults(filename=f.filename or '', results=to_models(h))
+                for f, h in zip(files, hits)]
+    return BatchSearchResponse(results=per_file, backbone=svc.run.backbone_name, took_ms=_ms(start))
 
 # %% ../nbs/08_api.ipynb #92d4b26a
-@router.get('/search/{image_id}', response_model=SearchResponse, tags=['search'], responses={404: {'model': Problem}})
-async def search_gallery_image(image_id:_ID, k:_K=10, svc:Service=Depends(service), _=Depends(read_access)):
-    "The gallery images most similar to gallery image `image_id`, from its stored embedding, leaving itself out."
+@router.get('/search/{image_id}', response_model=SearchResponse, tags=['search'],
+            responses={404: {'model': Problem}})
+async def search_gallery_image(image_id:_ID, k:_K=10, svc:Service=Depends(service),
+                               _=Depends(read_access)):
+    ("The gallery images most similar to gallery image `image_id`, from its stored embedding, "
+     "leaving itself out.")
     start = time.perf_counter()
     hits = await run_in_threadpool(svc.neighbours, int(image_id), k)
-    return SearchResponse(results=to_models(hits), backbone=svc.run.backbone_name, took_ms=_ms(start))
+    return SearchResponse(results=to_models(hits), backbone=svc.run.backbone_name,
+                          took_ms=_ms(start))
 
-@router.get('/images/{image_id}', response_class=FileResponse, tags=['gallery'], responses={404: {'model': Problem}})
+@router.get('/images/{image_id}', response_class=FileResponse, tags=['gallery'],
+            responses={404: {'model': Problem}})
 def gallery_image(image_id:_ID, svc:Service=Depends(service), _=Depends(read_access)):
     "A gallery image's file, found by its id in the gallery table."
     path = svc.image_file(int(image_id))
-    return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0] or 'application/octet-stream')
+    media_type = mimetypes.guess_type(path.name)[0] or 'application/octet-stream'
+    return FileResponse(path, media_type=media_type)
 
 # %% ../nbs/08_api.ipynb #f8dbef50
 @router.post('/gallery', status_code=201, response_model=GalleryAdded, tags=['gallery'],
-             responses={200: {'model': GalleryAdded, 'description': "all the images were already in the gallery"}, **_ERRORS})
-async def add_images(response:Response, files:list[UploadFile]|None=File(None, description="images to add"),
-                     file:UploadFile|None=File(None, description="or one image"),
-                     label:str=Form('', max_length=200, description="the label of the images"),
-                     allow_duplicates:bool=Form(False, description="add images the gallery already has"),
-                     svc:Service=Depends(service), _=Depends(write_access)):
-    "Add images to the gallery (201; 200 when all were there already); searchable as soon as this returns, and saved."
+             responses={200: {'model': GalleryAdded,
+                              'description': "all the images were already in the gallery"},
+                        **_ERRORS})
+async def add_images(
+        response:Response, files:list[UploadFile]|None=File(None, description="images to add"),
+        file:UploadFile|None=File(None, description="or one image"),
+        label:str=Form('', max_length=200, description="the label of the images"),
+        allow_duplicates:bool=Form(False, description="add images the gallery already has"),
+        svc:Service=Depends(service), _=Depends(write_access)):
+    ("Add images to the gallery (201; 200 when all were there already); searchable as soon as this "
+     "returns, and saved.")
     files = (files or []) + ([file] if file else [])
-    if not files: raise ServiceError(422, "no image: send the images in the multipart field `files` (or one in `file`)")
+    if not files:
+        raise ServiceError(422, "no image: send the images in the multipart field `files` "
+                                "(or one in `file`)")
     _too_many(files, svc.config.max_files)
     uploads = [(await f.read(), f.filename or 'file') for f in files]
     rows = await run_in_threadpool(svc.add, uploads, label, allow_duplicates)
     if rows.duplicate.all(): response.status_code = 200
     return GalleryAdded(added=to_models(rows, GalleryImage), gallery_size=len(svc.run))
 
-@router.delete('/gallery/{image_id}', response_model=GalleryRemoved, tags=['gallery'], responses={404: {'model': Problem}, **_ERRORS})
+@router.delete('/gallery/{image_id}', response_model=GalleryRemoved, tags=['gallery'],
+               responses={404: {'model': Problem}, **_ERRORS})
 async def remove_image(image_id:_ID, svc:Service=Depends(service), _=Depends(write_access)):
     "Remove an image from the gallery (and its file, if it was uploaded here)."
-    return GalleryRemoved(removed=int(image_id), gallery_size=await run_in_threadpool(svc.remove, int(image_id)))
+    gallery_size = await run_in_threadpool(svc.remove, int(image_id))
+    return GalleryRemoved(removed=int(image_id), gallery_size=gallery_size)
 
 # %% ../nbs/08_api.ipynb #96eb0333
 @router.get('/health', response_model=Health, tags=['service'])
 def health(request:Request, svc:Service=Depends(service)):
     "Status, gallery size, backbone, device, and whether writes are open."
     config = request.app.state.config
-    return Health(**svc.health(), writes='key' if config.api_key else 'open' if config.open_writes else 'closed')
+    writes = 'key' if config.api_key else 'open' if config.open_writes else 'closed'
+    return Health(**svc.health(), writes=writes)
 
 @router.get('/', response_class=HTMLResponse, include_in_schema=False)
 def index_page(): return (importlib.resources.files('imgsim')/'static'/'index.html').read_text()
@@ -270,9 +323,12 @@ log = logging.getLogger('imgsim.api')
 async def _lifespan(app:FastAPI):
     config = app.state.config
     try: app.state.service = await run_in_threadpool(Service, config)
-    except (RunError, WeightsUnavailable, OSError) as e: raise StartupError(f"cannot start: {' '.join(str(e).split())}") from None
+    except (RunError, WeightsUnavailable, OSError) as e:
+        one_line = ' '.join(str(e).split())
+        raise StartupError(f"cannot start: {one_line}") from None
     if config.open_writes and not config.api_key:
-        log.warning("imgsim: writes are OPEN: anyone who can reach this service can add and delete images (IMGSIM_OPEN_WRITES)")
+        log.warning("imgsim: writes are OPEN: anyone who can reach this service can add and delete "
+                    "images (IMGSIM_OPEN_WRITES)")
     yield
     app.state.service.close()
 
@@ -283,10 +339,12 @@ def create_app(run_dir=None, # the run directory to serve (default: `$IMGSIM_RUN
     "The imgsim web service for a run directory, which is loaded at startup."
     config = ServiceConfig(run_dir, api_key, **settings)
     app = FastAPIOffline(title='imgsim', version=imgsim.__version__, lifespan=_lifespan,
-                         description="Image similarity search: upload an image, get the most similar images of the gallery.")
+                         description="Image similarity search: upload an image, get the most "
+                                     "similar images of the gallery.")
     app.state.config = config
     app.add_middleware(LimitUploads, max_bytes=int(config.max_upload_mb * 2**20))
-    app.add_middleware(ReadTimeout, seconds=config.read_timeout); app.add_middleware(OneLineStartupErrors)
+    app.add_middleware(ReadTimeout, seconds=config.read_timeout)
+    app.add_middleware(OneLineStartupErrors)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(Exception, _unexpected)
@@ -299,12 +357,15 @@ async def _service_error(request:Request, error:ServiceError)->JSONResponse:
 
 async def _invalid_request(request:Request, error:RequestValidationError)->JSONResponse:
     "FastAPI's 422, without the `input` (which for an upload is the file's bytes)."
-    return JSONResponse({'detail': [{k: e[k] for k in ('type', 'loc', 'msg') if k in e} for e in error.errors()]}, 422)
+    errors = [{k: e[k] for k in ('type', 'loc', 'msg') if k in e} for e in error.errors()]
+    return JSONResponse({'detail': errors}, 422)
 
 async def _unexpected(request:Request, error:Exception)->JSONResponse:
     request_id = uuid.uuid4().hex[:12]
-    log.error("imgsim: request %s (%s %s) failed", request_id, request.method, request.url.path, exc_info=error)
-    return JSONResponse({'detail': f"internal error (request id {request_id}); the server log has the details"}, 500)
+    log.error("imgsim: request %s (%s %s) failed", request_id, request.method, request.url.path,
+              exc_info=error)
+    detail = f"internal error (request id {request_id}); the server log has the details"
+    return JSONResponse({'detail': detail}, 500)
 
 app = create_app()
 
@@ -316,4 +377,5 @@ def serve(run_dir=None, # the run directory to serve
          ):
     "Serve a run over HTTP with uvicorn, with bounded connections and keep-alive."
     import uvicorn
-    uvicorn.run(create_app(run_dir, **settings), host=host, port=port, limit_concurrency=limit_concurrency, timeout_keep_alive=5)
+    uvicorn.run(create_app(run_dir, **settings), host=host, port=port,
+                limit_concurrency=limit_concurrency, timeout_keep_alive=5)
