@@ -23,7 +23,7 @@ __all__ = ['evaluate_run', 'retrieval_examples', 'split_for_training', 'build_ru
 
 # %% ../nbs/06_pipeline.ipynb #4e3888b3
 def evaluate_run(run:Run, # a loaded run
-                 queries=None, # None: leave-one-out over the gallery; else a collection table, folder or manifest
+                 queries=None, # None: leave-one-out; else a collection table, folder or manifest
                  ks=(1, 5, 10), progress:bool=False,
                 )->dict:
     "Retrieval metrics of a run's gallery, leave-one-out or against a query collection."
@@ -60,16 +60,22 @@ def split_for_training(table:pd.DataFrame, seed:int=0)->tuple[pd.DataFrame, ...]
 
 def _test_vs_gallery(embeddings:np.ndarray, test:pd.DataFrame, gallery:pd.DataFrame)->dict:
     "Metrics of the test rows' embeddings searched against the gallery rows'."
-    return retrieval_metrics(embeddings[test.index], test.label, embeddings[gallery.index], gallery.label)
+    test_embeddings, gallery_embeddings = embeddings[test.index], embeddings[gallery.index]
+    return retrieval_metrics(test_embeddings, test.label, gallery_embeddings, gallery.label)
 
 def _train(features, table, train, val, backbone, config, progress)->tuple:
     "The trained model and the features of the whole collection that its head takes."
-    probe_config = config if config.mode == 'light' else TrainConfig(**asdict(config) | dict(mode='light', epochs=config.probe_epochs))
-    probe = train_head(features[train.index], train.label, features[val.index], val.label, probe_config, progress)
+    as_probe = dict(mode='light', epochs=config.probe_epochs)
+    probe_config = config if config.mode == 'light' else TrainConfig(**asdict(config) | as_probe)
+    train_features, val_features = features[train.index], features[val.index]
+    probe = train_head(train_features, train.label, val_features, val.label, probe_config, progress)
     if config.mode == 'light': return probe, features
-    result = train_full(train, val, backbone, config, head=probe.head, progress=progress)  # starts from the probe
-    if result.backbone is None: return result, features  # the probe was kept: the backbone and its features too
-    return result, extract_features(table, Runner(result.backbone, config.device), cache=False, progress=progress)[0]
+    # full fine-tuning starts from the probe
+    result = train_full(train, val, backbone, config, head=probe.head, progress=progress)
+    probe_kept = result.backbone is None  # the probe was kept: the backbone and its features too
+    if probe_kept: return result, features
+    runner = Runner(result.backbone, config.device)
+    return result, extract_features(table, runner, cache=False, progress=progress)[0]
 
 # %% ../nbs/06_pipeline.ipynb #225904a3
 def _calibrate(embeddings:np.ndarray, test:pd.DataFrame, gallery:pd.DataFrame)->dict:
@@ -104,9 +110,11 @@ def build_run(source, # a collection table, or an image folder / manifest
 # %% ../nbs/06_pipeline.ipynb #10cbeb31
 def _summary(backbone, table, test, rest, train, val, result, config)->dict:
     "What a run was built from and how: the backbone, the data, the split, the training."
-    split = dict(protocol='by image, stratified', test_queries=len(test), gallery=len(rest), train=len(train), validation=len(val))
+    split = dict(protocol='by image, stratified', test_queries=len(test), gallery=len(rest),
+                 train=len(train), validation=len(val))
     return dict(backbone=backbone.spec.name, backbone_weights=backbone.weights, images=len(table),
-                labels=int(table.label.nunique()), split=split, training=result.metrics, config=asdict(config))
+                labels=int(table.label.nunique()), split=split, training=result.metrics,
+                config=asdict(config))
 
 # %% ../nbs/06_pipeline.ipynb #1e2ad070
 def _with_artefacts(run:Run, result, summary:dict, start:float)->Run:
@@ -121,7 +129,7 @@ def _with_artefacts(run:Run, result, summary:dict, start:float)->Run:
     return run
 
 # %% ../nbs/06_pipeline.ipynb #eca70a50
-def load_backbone_or_fallback(name:str|None=None, # the chosen backbone; None: ResNet-50 or `fallback`
+def load_backbone_or_fallback(name:str|None=None, # chosen backbone; None: ResNet-50 or `fallback`
                               fallback:str='efficientnet_lite0', # for no choice and no ResNet-50
                               download:bool=True, log=print)->nn.Module:
     "The chosen backbone; else ResNet-50, or `fallback` (saying so) if its weights are missing."
@@ -150,7 +158,8 @@ def run_demo(out=None, # run directory (default: `default_run_dir()`)
     model = backbone if isinstance(backbone, nn.Module) else \
             load_backbone_or_fallback(backbone, download=download, log=log)
     log(f"imgsim demo: {model.spec.name} backbone, bundled Fashion-MNIST sample, writing {out}")
-    run = build_run(sample_collection(), out, model, TrainConfig(epochs=epochs, seed=seed), progress)
+    config = TrainConfig(epochs=epochs, seed=seed)
+    run = build_run(sample_collection(), out, model, config, progress)
     log(demo_table(run.meta['summary']))
     log(f"run directory: {out}  (metrics.json, retrieval.png, training_curve.png)\n"
         f"serve it: IMGSIM_RUN={out} uvicorn imgsim.api:app")

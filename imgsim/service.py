@@ -27,11 +27,14 @@ def _env(name:str, default, cast=str):
     value = os.environ.get(name, '').strip()
     if not value: return default
     try: return cast(value)
-    except ValueError: raise ValueError(f"environment variable {name}={value!r} is not valid ({cast.__name__} expected)") from None
+    except ValueError:
+        raise ValueError(f"environment variable {name}={value!r} is not valid "
+                         f"({cast.__name__} expected)") from None
 
 def _flag(value:str)->bool:
-    if value.lower() not in ('1', 'true', 'yes', 'on', '0', 'false', 'no', 'off'): raise ValueError(value)
-    return value.lower() in ('1', 'true', 'yes', 'on')
+    yes, no = ('1', 'true', 'yes', 'on'), ('0', 'false', 'no', 'off')
+    if value.lower() not in yes + no: raise ValueError(value)
+    return value.lower() in yes
 _flag.__name__ = '1 or 0'
 
 # %% ../nbs/07_service.ipynb #2040cc65
@@ -39,44 +42,65 @@ _flag.__name__ = '1 or 0'
 class ServiceConfig:
     "Settings of the service; those left `None` come from the environment."
     run_dir:Path|None = None # the run to serve: `$IMGSIM_RUN`, else runs/demo
-    api_key:str|None = None # the key write endpoints require in `X-API-Key`: `$IMGSIM_API_KEY` (unset: writes closed)
-    open_writes:bool|None = None # let anyone add and delete when no key is set: `$IMGSIM_OPEN_WRITES=1` (logs a warning)
-    search_requires_key:bool|None = None # searches and thumbnails need the key too: `$IMGSIM_SEARCH_REQUIRES_KEY=1`
-    max_upload_mb:float|None = None # largest request body in MiB, refused with 413: `$IMGSIM_MAX_UPLOAD_MB`, default 20
-    max_pixels:int|None = None # largest image in pixels (decompression bombs): `$IMGSIM_MAX_PIXELS`, default `MAX_IMAGE_PIXELS`
+    # the key write endpoints require in `X-API-Key`: `$IMGSIM_API_KEY` (unset: writes closed)
+    api_key:str|None = None
+    # let anyone add and delete when no key is set: `$IMGSIM_OPEN_WRITES=1` (logs a warning)
+    open_writes:bool|None = None
+    # searches and thumbnails need the key too: `$IMGSIM_SEARCH_REQUIRES_KEY=1`
+    search_requires_key:bool|None = None
+    # largest request body in MiB, refused with 413: `$IMGSIM_MAX_UPLOAD_MB`, default 20
+    max_upload_mb:float|None = None
+    # largest image in pixels (decompression bombs): `$IMGSIM_MAX_PIXELS`, default MAX_IMAGE_PIXELS
+    max_pixels:int|None = None
     max_files:int = 32 # most images in one request
-    max_batch:int|None = None # most queries per forward pass: `$IMGSIM_MAX_BATCH`, default 1 (no batching, see "Under load")
-    decode_budget_mb:float|None = None # memory that decodes in flight may take together: `$IMGSIM_DECODE_BUDGET_MB`, default 1024
-    read_timeout:float|None = None # seconds a piece of a request body may take to arrive: `$IMGSIM_READ_TIMEOUT`, default 30
-    match_threshold:float|None = None # score from which a result is a match: `$IMGSIM_MATCH_THRESHOLD`, default the run's own
+    # most queries per forward pass: `$IMGSIM_MAX_BATCH`, default 1 (no batching, see "Under load")
+    max_batch:int|None = None
+    # memory that decodes in flight may take together: `$IMGSIM_DECODE_BUDGET_MB`, default 1024
+    decode_budget_mb:float|None = None
+    # seconds a piece of a request body may take to arrive: `$IMGSIM_READ_TIMEOUT`, default 30
+    read_timeout:float|None = None
+    # score from which a result is a match: `$IMGSIM_MATCH_THRESHOLD`, default the run's own
+    match_threshold:float|None = None
     device:str|None = None # 'auto', 'cpu' or 'cuda': `$IMGSIM_DEVICE`, default 'auto'
 
     def __post_init__(self):
         self.run_dir = Path(self.run_dir).expanduser() if self.run_dir else default_run_dir()
         if self.api_key is None: self.api_key = _env('IMGSIM_API_KEY', None)
         if self.open_writes is None: self.open_writes = _env('IMGSIM_OPEN_WRITES', False, _flag)
-        if self.decode_budget_mb is None: self.decode_budget_mb = _env('IMGSIM_DECODE_BUDGET_MB', 1024., float)
+        if self.decode_budget_mb is None:
+            self.decode_budget_mb = _env('IMGSIM_DECODE_BUDGET_MB', 1024., float)
         if self.read_timeout is None: self.read_timeout = _env('IMGSIM_READ_TIMEOUT', 30., float)
-        if self.match_threshold is None: self.match_threshold = _env('IMGSIM_MATCH_THRESHOLD', None, float)
-        if self.api_key is not None and not self.api_key.strip(): self.api_key = None  # a blank key is no key
-        if self.search_requires_key is None: self.search_requires_key = _env('IMGSIM_SEARCH_REQUIRES_KEY', False, _flag)
+        if self.match_threshold is None:
+            self.match_threshold = _env('IMGSIM_MATCH_THRESHOLD', None, float)
+        blank_key = self.api_key is not None and not self.api_key.strip()
+        if blank_key: self.api_key = None  # a blank key is no key
+        if self.search_requires_key is None:
+            self.search_requires_key = _env('IMGSIM_SEARCH_REQUIRES_KEY', False, _flag)
         if self.max_upload_mb is None: self.max_upload_mb = _env('IMGSIM_MAX_UPLOAD_MB', 20., float)
-        if self.max_pixels is None: self.max_pixels = _env('IMGSIM_MAX_PIXELS', MAX_IMAGE_PIXELS, int)
+        if self.max_pixels is None:
+            self.max_pixels = _env('IMGSIM_MAX_PIXELS', MAX_IMAGE_PIXELS, int)
         if self.max_batch is None: self.max_batch = _env('IMGSIM_MAX_BATCH', 1, int)
         if self.device is None: self.device = _env('IMGSIM_DEVICE', 'auto')
-        if self.search_requires_key and not self.api_key: raise ValueError("searches are to require an API key, but none is set: set IMGSIM_API_KEY")
-        if min(self.max_upload_mb, self.max_pixels, self.max_batch, self.decode_budget_mb, self.read_timeout) <= 0:
-            raise ValueError("max_upload_mb, max_pixels, max_batch, decode_budget_mb and read_timeout must be positive")
+        if self.search_requires_key and not self.api_key:
+            raise ValueError("searches are to require an API key, but none is set: "
+                             "set IMGSIM_API_KEY")
+        limits = (self.max_upload_mb, self.max_pixels, self.max_batch, self.decode_budget_mb,
+                  self.read_timeout)
+        if min(limits) <= 0:
+            raise ValueError("max_upload_mb, max_pixels, max_batch, decode_budget_mb and "
+                             "read_timeout must be positive")
 
 # %% ../nbs/07_service.ipynb #2e2d1d13
 class ServiceError(Exception):
-    "A request the service refuses: `status` is the HTTP status that fits, `detail` says why in one line."
+    "A refused request: `status` is the HTTP status that fits, `detail` says why in one line."
     def __init__(self, status:int, detail:str):
         super().__init__(detail)
         self.status, self.detail = status, detail
 
 # %% ../nbs/07_service.ipynb #0c43aac3
-FORMATS = {'JPEG': '.jpg', 'PNG': '.png', 'WEBP': '.webp', 'GIF': '.gif', 'BMP': '.bmp', 'TIFF': '.tif'}  # accepted formats and the suffix we store them under
+# accepted formats and the suffix we store them under
+FORMATS = {'JPEG': '.jpg', 'PNG': '.png', 'WEBP': '.webp', 'GIF': '.gif', 'BMP': '.bmp',
+           'TIFF': '.tif'}
 
 def sniff_format(data:bytes)->str|None:
     "The accepted image format that `data` starts like, or None."
@@ -90,14 +114,16 @@ def sniff_format(data:bytes)->str|None:
 # %% ../nbs/07_service.ipynb #16a96fde
 def _not_accepted(data:bytes)->str:
     "Why bytes that are no accepted format are refused."
+    accepted = ', '.join(FORMATS)
     try:
-        with Image.open(BytesIO(data)) as image: return f"unsupported image format {image.format}; send {', '.join(FORMATS)}"
-    except Exception: return f"not an image (its bytes match no image format); send {', '.join(FORMATS)}"
+        with Image.open(BytesIO(data)) as image: found = image.format
+    except Exception: return f"not an image (its bytes match no image format); send {accepted}"
+    return f"unsupported image format {found}; send {accepted}"
 
 def decode_upload(data:bytes, # the uploaded file
                   name:str='file', # its name, for messages
                   max_pixels:int=MAX_IMAGE_PIXELS, # refuse larger images
-                  draft_size:int|None=None, # let JPEG decode at a reduced scale no smaller than this
+                  draft_size:int|None=None, # let JPEG decode at a reduced scale not below this
                  )->tuple[Image.Image, str]:
     "An uploaded image as RGB and its format, or a `ServiceError` saying what is wrong with it."
     if not data: raise ServiceError(400, f"{name}: empty file (0 bytes)")
@@ -108,12 +134,15 @@ def decode_upload(data:bytes, # the uploaded file
 
 # %% ../nbs/07_service.ipynb #11b6a383
 class MicroBatcher:
-    "Runs `fn(items)` in a worker thread on batches of the items awaited concurrently, at most `max_batch` at a time."
+    "Runs `fn(items)` in a thread on batches of items awaited concurrently, up to `max_batch` each."
     def __init__(self, fn, max_batch:int=16):
-        self.fn, self.max_batch, self.queue, self.worker, self.sizes = fn, max_batch, None, None, Counter()
+        self.fn, self.max_batch, self.sizes = fn, max_batch, Counter()
+        self.queue, self.worker = None, None  # made by the first call, inside the event loop
 
     async def __call__(self, item):
-        if self.worker is None: self.queue = asyncio.Queue(); self.worker = asyncio.create_task(self._work())
+        if self.worker is None:
+            self.queue = asyncio.Queue()
+            self.worker = asyncio.create_task(self._work())
         future = asyncio.get_running_loop().create_future()
         await self.queue.put((item, future))
         return await future
@@ -127,8 +156,10 @@ async def _work(self:MicroBatcher):
     "Forever: take what is queued, run it as one batch, hand each result to its request."
     while True:
         batch = [await self.queue.get()]
-        while len(batch) < self.max_batch and not self.queue.empty(): batch.append(self.queue.get_nowait())
-        batch = [(item, future) for item, future in batch if not future.done()]  # drop requests whose client went away
+        while len(batch) < self.max_batch and not self.queue.empty():
+            batch.append(self.queue.get_nowait())
+        # drop requests whose client went away
+        batch = [(item, future) for item, future in batch if not future.done()]
         if not batch: continue
         self.sizes[len(batch)] += 1
         try: results = await asyncio.to_thread(self.fn, [item for item, _ in batch])
@@ -139,29 +170,36 @@ async def _work(self:MicroBatcher):
             else: future.set_result(result)
 
 # %% ../nbs/07_service.ipynb #a8d2b3dc
-_BYTES_PER_PIXEL = {'1': 1, 'L': 1, 'P': 1, 'I;16': 2, 'I;16B': 2, 'I;16L': 2, 'LA': 2, 'RGB': 3, 'YCbCr': 3}  # else 4
+_BYTES_PER_PIXEL = {'1': 1, 'L': 1, 'P': 1, 'I;16': 2, 'I;16B': 2, 'I;16L': 2, 'LA': 2,
+                    'RGB': 3, 'YCbCr': 3}  # else 4
 
 def decode_cost(data:bytes, # an uploaded file
-                draft_size:int|None=None, # the short side it will be shrunk to (lets JPEG decode smaller)
+                draft_size:int|None=None, # the short side it is shrunk to (JPEG decodes smaller)
                )->int:
-    "About how many bytes decoding `data` to RGB takes at its peak, from its header (0 if unreadable)."
+    "Peak bytes of decoding `data` to RGB, estimated from its header (0 if unreadable)."
     try:
-        with Image.open(BytesIO(data)) as image: (width, height), mode, jpeg = image.size, image.mode, image.format == 'JPEG'
+        with Image.open(BytesIO(data)) as image:
+            (width, height), mode, jpeg = image.size, image.mode, image.format == 'JPEG'
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError): return 0
-    scale = 1
-    while jpeg and draft_size and scale < 8 and min(width, height) // (2 * scale) >= draft_size: scale *= 2
+    scale, short_side = 1, min(width, height)
+    while jpeg and draft_size and scale < 8 and short_side // (2 * scale) >= draft_size: scale *= 2
     pixels = -(-width // scale) * -(-height // scale)
-    return pixels * (2 * _BYTES_PER_PIXEL.get(mode, 4) + 4)  # the decoded image, one converted copy, RGB
+    # the decoded image, one converted copy, RGB
+    bytes_per_pixel = 2 * _BYTES_PER_PIXEL.get(mode, 4) + 4
+    return pixels * bytes_per_pixel
 
 # %% ../nbs/07_service.ipynb #63fedbfc
 class MemoryBudget:
     "A weighted semaphore of bytes: `hold(n)` waits until `n` more bytes fit under `total`."
-    def __init__(self, total:int): self.total, self.used, self._changed = total, 0, threading.Condition()
+    def __init__(self, total:int):
+        self.total, self.used, self._changed = total, 0, threading.Condition()
 
     @contextmanager
     def hold(self, n:int):
-        if n > self.total: raise ServiceError(413, f"decoding this image needs about {n / 2**20:,.0f} MiB, over the "
-                                                   f"budget of {self.total / 2**20:,.0f} MiB (IMGSIM_DECODE_BUDGET_MB)")
+        if n > self.total:
+            need, total = f"{n / 2**20:,.0f} MiB", f"{self.total / 2**20:,.0f} MiB"
+            raise ServiceError(413, f"decoding this image needs about {need}, over the budget of "
+                                    f"{total} (IMGSIM_DECODE_BUDGET_MB)")
         with self._changed:
             self._changed.wait_for(lambda: self.used + n <= self.total)
             self.used += n
@@ -173,22 +211,25 @@ class MemoryBudget:
             if idle and n >= 32 * 2**20: _return_freed_memory()
 
 def _return_freed_memory():
-    "Ask the C allocator to give freed memory back to the system (glibc keeps it for reuse otherwise)."
+    "Ask the C allocator to give freed memory back to the system (glibc would keep it for reuse)."
     try: ctypes.CDLL('libc.so.6').malloc_trim(0)
     except (OSError, AttributeError): pass  # not glibc: nothing to do
 
 # %% ../nbs/07_service.ipynb #6ed624ed
 class Service:
-    "A loaded run and what serving it needs: preprocessing, one forward pass at a time, serialised writes."
+    "A loaded run served with preprocessing, one forward pass at a time and serialised writes."
     def __init__(self, config:ServiceConfig):
         self.config, self.run = config, Run(config.run_dir, device=config.device)
         self.spec = self.run.runner.backbone.spec; self.transform = self.spec.transform()
         self.infer_lock, self.write_lock = threading.Lock(), threading.Lock()
         self.decode_budget = MemoryBudget(int(config.decode_budget_mb * 2**20))
-        stored = self.run.meta.get('summary', {}).get('match', {}).get('threshold')  # calibrated when the run was built
+        # the threshold calibrated when the run was built
+        stored = self.run.meta.get('summary', {}).get('match', {}).get('threshold')
         self.match_threshold = stored if config.match_threshold is None else config.match_threshold
-        self.embed([self.transform(Image.new('RGB', (64, 64)))])  # build and warm the model now, not on the first request
-        self.batcher = MicroBatcher(self.search_many, config.max_batch) if config.max_batch > 1 else None
+        # build and warm the model now, not on the first request
+        self.embed([self.transform(Image.new('RGB', (64, 64)))])
+        batching = config.max_batch > 1
+        self.batcher = MicroBatcher(self.search_many, config.max_batch) if batching else None
         try: self.sweep_orphans()
         except OSError: pass  # a read-only run keeps its orphans; searches are unaffected
 
@@ -200,7 +241,8 @@ class Service:
 def prepare(self:Service, data:bytes, name:str)->torch.Tensor:
     "An upload, checked, decoded within the memory budget and preprocessed for the backbone."
     with self.decode_budget.hold(decode_cost(data, self.spec.resize)):
-        return self.transform(decode_upload(data, name, self.config.max_pixels, self.spec.resize)[0])
+        image, _ = decode_upload(data, name, self.config.max_pixels, self.spec.resize)
+        return self.transform(image)
 
 @patch
 def embed(self:Service, images:list[torch.Tensor])->np.ndarray:
@@ -212,7 +254,8 @@ def embed(self:Service, images:list[torch.Tensor])->np.ndarray:
 @patch
 def search_many(self:Service, queries:list[tuple])->list[pd.DataFrame]:
     "The top-k gallery rows for each (preprocessed image, k)."
-    hits = self.run.search_embeddings(self.embed([image for image, _ in queries]), max(k for _, k in queries))
+    embeddings = self.embed([image for image, _ in queries])
+    hits = self.run.search_embeddings(embeddings, max(k for _, k in queries))
     return [self.flag_matches(h.head(k)) for h, (_, k) in zip(hits, queries)]
 
 @patch
@@ -224,7 +267,7 @@ async def search(self:Service, image:torch.Tensor, k:int)->pd.DataFrame:
 # %% ../nbs/07_service.ipynb #743af6a5
 @patch
 def flag_matches(self:Service, hits:pd.DataFrame)->pd.DataFrame:
-    "`hits` with a `match` column: score at least the threshold, or None when there is no threshold."
+    "`hits` with a `match` column: score at least the threshold, or None if there is no threshold."
     if self.match_threshold is None: return hits.assign(match=None)
     return hits.assign(match=hits.score >= self.match_threshold)
 
@@ -239,13 +282,16 @@ def gallery_row(self:Service, image_id:int)->tuple[np.ndarray, pd.Series]:
 # %% ../nbs/07_service.ipynb #a65ac875
 @contextmanager
 def _writable(run:Run):
-    "Turn the errors of a run that cannot take a write now (read-only, locked, replaced) into a 503."
+    "Turn errors of a run that cannot take a write now (read-only, locked, replaced) into a 503."
     try: yield
     except OSError as e:
         if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM): raise
-        raise ServiceError(503, f"the run {run.folder.name} cannot be written ({e.strerror}); searches still work") from None
-    except sqlite3.OperationalError as e:  # the SQLite store: read-only file, or its write lock held too long
-        raise ServiceError(503, f"the run {run.folder.name} cannot be written now ({e}); try again") from None
+        raise ServiceError(503, f"the run {run.folder.name} cannot be written ({e.strerror}); "
+                                "searches still work") from None
+    except sqlite3.OperationalError as e:
+        # the SQLite store: read-only file, or its write lock held too long
+        raise ServiceError(503, f"the run {run.folder.name} cannot be written now ({e}); "
+                                "try again") from None
     except RunError as e: raise ServiceError(503, str(e)) from None
 
 # %% ../nbs/07_service.ipynb #d7517f96
@@ -254,13 +300,15 @@ def add(self:Service, uploads:list[tuple[bytes, str]], # (bytes, file name) of e
         label:str='', # the label of all of them
         allow_duplicates:bool=False, # add images whose bytes the gallery already has
        )->pd.DataFrame:
-    "Add uploaded images to the gallery (stored in the run); rows of all, `duplicate` marking those it had."
-    images = [self.prepare(data, name) for data, name in uploads]  # all checked before anything is written
+    "Add uploads to the gallery (stored in the run); rows of all, `duplicate` marking those it had."
+    # all checked before anything is written
+    images = [self.prepare(data, name) for data, name in uploads]
     hashes = [hashlib.sha256(data).hexdigest() for data, _ in uploads]
     with self.write_lock, _writable(self.run):
         known = {} if allow_duplicates else self.run.gallery.find_hashes(hashes)
         fresh = [i for i, h in enumerate(hashes) if h not in known]
-        new_ids = self._store([uploads[i][0] for i in fresh], [images[i] for i in fresh], [hashes[i] for i in fresh], label)
+        files = [uploads[i][0] for i in fresh]
+        new_ids = self._store(files, [images[i] for i in fresh], [hashes[i] for i in fresh], label)
     ids = [known.get(h) for h in hashes]
     for i, new_id in zip(fresh, new_ids): ids[i] = int(new_id)
     return self.run.gallery.get(ids)[1].assign(duplicate=[i not in fresh for i in range(len(ids))])
@@ -268,11 +316,14 @@ def add(self:Service, uploads:list[tuple[bytes, str]], # (bytes, file name) of e
 # %% ../nbs/07_service.ipynb #e1640afa
 @patch
 def _store(self:Service, files:list[bytes], images:list, hashes:list[str], label:str)->list:
-    "Write new image files into the run, then add their rows atomically; no files are left if that fails."
+    "Write new image files into the run, then add their rows atomically; a failure leaves no files."
     if not files: return []
     folder = self.run.folder.resolve()/'images'; folder.mkdir(exist_ok=True)
-    paths = [write_durably(folder/f"{uuid.uuid4().hex}{FORMATS[sniff_format(data)]}", data) for data in files]
-    try: return list(self.run.gallery.add(self.embed(images), pd.DataFrame({'path': list(map(str, paths)), 'label': label, 'sha256': hashes})))
+    names = [f"{uuid.uuid4().hex}{FORMATS[sniff_format(data)]}" for data in files]
+    paths = [write_durably(folder/name, data) for name, data in zip(names, files)]
+    try:
+        rows = pd.DataFrame({'path': list(map(str, paths)), 'label': label, 'sha256': hashes})
+        return list(self.run.gallery.add(self.embed(images), rows))
     except BaseException:
         for p in paths: p.unlink(missing_ok=True)
         raise
@@ -280,7 +331,7 @@ def _store(self:Service, files:list[bytes], images:list, hashes:list[str], label
 # %% ../nbs/07_service.ipynb #5579a705
 @patch
 def remove(self:Service, image_id:int)->int:
-    "Remove gallery image `image_id` (404 if unknown), saved atomically; returns the new gallery size."
+    "Remove gallery image `image_id` (404 if unknown), saved atomically; returns the new size."
     with self.write_lock, _writable(self.run):
         path = Path(self.gallery_row(image_id)[1].path)
         self.run.gallery.remove([image_id])
@@ -290,12 +341,13 @@ def remove(self:Service, image_id:int)->int:
 # %% ../nbs/07_service.ipynb #4163f1b4
 @patch
 def sweep_orphans(self:Service, min_age:float=600)->int:
-    "Delete files in RUN/images that no gallery row names and that are older than `min_age` seconds."
+    "Delete files in RUN/images older than `min_age` seconds that no gallery row names."
     folder = self.run.folder.resolve()/'images'
     if not folder.is_dir(): return 0
     named = {str(Path(p).resolve()) for _, rows in self.run.gallery.iterate() for p in rows.path}
     old = time.time() - min_age
-    orphans = [p for p in folder.iterdir() if p.is_file() and str(p) not in named and p.stat().st_mtime < old]
+    orphans = [p for p in folder.iterdir()
+               if p.is_file() and str(p) not in named and p.stat().st_mtime < old]
     for p in orphans: p.unlink(missing_ok=True)
     return len(orphans)
 
@@ -310,7 +362,8 @@ def neighbours(self:Service, image_id:int, k:int=10)->pd.DataFrame:
 def image_file(self:Service, image_id:int)->Path:
     "The file of gallery image `image_id`, or a 404 if the id or its file is missing."
     path = Path(self.gallery_row(image_id)[1].path)
-    if not path.is_file(): raise ServiceError(404, f"the file of gallery image {image_id} is missing")
+    if not path.is_file():
+        raise ServiceError(404, f"the file of gallery image {image_id} is missing")
     return path
 
 # %% ../nbs/07_service.ipynb #d86bd447
@@ -318,6 +371,7 @@ def image_file(self:Service, image_id:int)->Path:
 def health(self:Service)->dict:
     "Status, gallery size, backbone, device and engine."
     runner = self.run.runner
-    return dict(status='ok', gallery_size=len(self.run), backbone=self.run.backbone_name, device=str(runner.device),
-                engine=f"{runner.engine} {runner.precision}", run=self.run.folder.name, max_batch=self.config.max_batch,
+    return dict(status='ok', gallery_size=len(self.run), backbone=self.run.backbone_name,
+                device=str(runner.device), engine=f"{runner.engine} {runner.precision}",
+                run=self.run.folder.name, max_batch=self.config.max_batch,
                 match_threshold=self.match_threshold)
