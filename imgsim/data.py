@@ -55,7 +55,8 @@ MAX_ASPECT_RATIO = 100 # longer side / shorter side; more is refused before deco
 def size_problem(image:Image.Image, max_pixels:int=MAX_IMAGE_PIXELS)->str|None:
     "Why an opened image's size (read from its header) is unusable, or None."
     width, height = image.size
-    if width * height > max_pixels: return f"image is {width}x{height} pixels, over the limit of {max_pixels:,}"
+    if width * height > max_pixels:
+        return f"image is {width}x{height} pixels, over the limit of {max_pixels:,}"
     if max(width, height) > MAX_ASPECT_RATIO * max(min(width, height), 1):
         return f"image is {width}x{height} pixels, an aspect ratio over {MAX_ASPECT_RATIO}:1"
 
@@ -63,7 +64,8 @@ def size_problem(image:Image.Image, max_pixels:int=MAX_IMAGE_PIXELS)->str|None:
 def _reduced(image:Image.Image, target:int|None)->Image.Image:
     "`image` shrunk by an integer factor (box filter) when its short side is over 4x `target`."
     factor = min(image.size) // (2 * target) if target else 1
-    return image.reduce(factor) if factor >= 2 and image.mode in ('L', 'LA', 'RGB', 'RGBA', 'I', 'F') else image
+    reducible = factor >= 2 and image.mode in ('L', 'LA', 'RGB', 'RGBA', 'I', 'F')
+    return image.reduce(factor) if reducible else image
 
 # %% ../nbs/00_data.ipynb #7e4d830c
 def open_image(source, # a path, the image's bytes, or a binary file object
@@ -85,9 +87,12 @@ def open_image(source, # a path, the image's bytes, or a binary file object
     except ImageError: raise
     except FileNotFoundError: raise ImageError(name, "file not found") from None
     except IsADirectoryError: raise ImageError(name, "is a folder, not an image") from None
-    except UnidentifiedImageError: raise ImageError(name, "not an image file Pillow can read") from None
-    except Image.DecompressionBombError as e: raise ImageError(name, f"image too large ({e})") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as e: raise ImageError(name, f"corrupt or truncated image ({e})") from None
+    except UnidentifiedImageError:
+        raise ImageError(name, "not an image file Pillow can read") from None
+    except Image.DecompressionBombError as e:
+        raise ImageError(name, f"image too large ({e})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        raise ImageError(name, f"corrupt or truncated image ({e})") from None
 
 # %% ../nbs/00_data.ipynb #3e18c3ca
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.gif', '.tif', '.tiff')
@@ -108,11 +113,14 @@ def image_problem(path, max_pixels:int=MAX_IMAGE_PIXELS)->str|None:
 def check_images(table:pd.DataFrame, # a collection table
                  strict:bool=False, # raise on the first bad image instead of skipping bad ones
                 )->pd.DataFrame:
-    "Drop (with a warning naming each file and why) or, if `strict`, reject rows whose image can't be read."
+    ("Drop (with a warning naming each file and why) or, if `strict`, "
+     "reject rows whose image can't be read.")
     problems = {i: p for i, p in zip(table.index, map(image_problem, table.path)) if p}
     if not problems: return table
     report = '\n'.join(f"  {table.path[i]}: {p}" for i, p in problems.items())
-    if strict: raise ImageError(table.path[next(iter(problems))], f"{len(problems)} unreadable image(s):\n{report}")
+    if strict:
+        first = table.path[next(iter(problems))]
+        raise ImageError(first, f"{len(problems)} unreadable image(s):\n{report}")
     summary = f"skipped {len(problems)} unreadable image(s) of {len(table)}"
     warnings.warn(f"{summary}:\n{report}", stacklevel=2)
     return table.drop(index=list(problems)).reset_index(drop=True)
@@ -121,7 +129,9 @@ def check_images(table:pd.DataFrame, # a collection table
 def _collection(paths, labels, extra:pd.DataFrame|None=None)->pd.DataFrame:
     "A collection table from parallel lists of absolute paths and labels."
     table = pd.DataFrame({'path': [str(p) for p in paths], 'label': [str(l) for l in labels]})
-    if extra is not None: table = pd.concat([table, extra.drop(columns=['path', 'label', 'id'], errors='ignore').reset_index(drop=True)], axis=1)
+    if extra is not None:
+        carried = extra.drop(columns=['path', 'label', 'id'], errors='ignore')
+        table = pd.concat([table, carried.reset_index(drop=True)], axis=1)
     if extra is not None and 'id' in extra: table.insert(0, 'id', extra['id'].to_numpy())
     else: table.insert(0, 'id', np.arange(len(table)))
     if not table.id.is_unique: raise ValueError("the `id` column has repeated values")
@@ -131,29 +141,37 @@ def _require(path:Path, kind:str):
     if not path.exists(): raise FileNotFoundError(f"{kind} not found: {path}")
 
 # %% ../nbs/00_data.ipynb #b995fa65
-def load_folder(root, # folder laid out as root/<label>/<image>, images at any depth below the label folder
-                strict:bool=False, # raise on an unreadable image instead of skipping it with a warning
-               )->pd.DataFrame:
+def load_folder(
+    root, # folder laid out as root/<label>/<image>, images at any depth below the label folder
+    strict:bool=False, # raise on an unreadable image instead of skipping it with a warning
+)->pd.DataFrame:
     "Load a labelled image folder into a collection table (`id`, `path`, `label`)."
     root = Path(root).expanduser().resolve(); _require(root, "image folder")
-    if not root.is_dir(): raise NotADirectoryError(f"not a folder: {root} (give a folder of label folders, or a .csv/.parquet manifest)")
+    if not root.is_dir():
+        raise NotADirectoryError(f"not a folder: {root} "
+                                 "(give a folder of label folders, or a .csv/.parquet manifest)")
     rows = [(p, d.name) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith('.')
             for p in sorted(d.rglob('*')) if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
             and not any(part.startswith('.') for part in p.relative_to(d).parts)]
-    if not rows: raise ValueError(f"no images found in {root}: expected {root}/<label>/<image> with extensions {', '.join(IMAGE_EXTENSIONS)}")
+    if not rows:
+        raise ValueError(f"no images found in {root}: expected {root}/<label>/<image> "
+                         f"with extensions {', '.join(IMAGE_EXTENSIONS)}")
     return check_images(_collection(*zip(*rows)), strict)
 
 # %% ../nbs/00_data.ipynb #026a8e07
-def load_manifest(manifest, # a .csv or .parquet file with columns path,label (paths relative to the manifest)
-                  strict:bool=False, # raise on an unreadable image instead of skipping it with a warning
-                 )->pd.DataFrame:
+def load_manifest(
+    manifest, # a .csv or .parquet file with columns path,label (paths relative to the manifest)
+    strict:bool=False, # raise on an unreadable image instead of skipping it with a warning
+)->pd.DataFrame:
     "Load a CSV or Parquet manifest into a collection table, keeping its extra columns."
     manifest = Path(manifest).expanduser().resolve(); _require(manifest, "manifest")
     if manifest.suffix.lower() == '.parquet': frame = pd.read_parquet(manifest)
     elif manifest.suffix.lower() in ('.csv', '.txt'): frame = pd.read_csv(manifest)
     else: raise ValueError(f"unsupported manifest type {manifest.suffix!r}: use .csv or .parquet")
     missing = [c for c in ('path', 'label') if c not in frame.columns]
-    if missing: raise ValueError(f"manifest {manifest} lacks column(s) {', '.join(missing)}; it has: {', '.join(map(str, frame.columns))}")
+    if missing:
+        raise ValueError(f"manifest {manifest} lacks column(s) {', '.join(missing)}; "
+                         f"it has: {', '.join(map(str, frame.columns))}")
     if frame.empty: raise ValueError(f"manifest {manifest} lists no images")
     paths = [str((manifest.parent/p).resolve()) for p in frame.path.astype(str)]
     return check_images(_collection(paths, frame.label, frame), strict)
@@ -164,7 +182,8 @@ def load_collection(source, # an image folder, or a .csv/.parquet manifest
                    )->pd.DataFrame:
     "Load a folder or a manifest into a collection table."
     source = Path(source).expanduser()
-    if source.suffix.lower() in ('.csv', '.parquet') and not source.is_dir(): return load_manifest(source, strict)
+    is_manifest = source.suffix.lower() in ('.csv', '.parquet') and not source.is_dir()
+    if is_manifest: return load_manifest(source, strict)
     return load_folder(source, strict)
 
 # %% ../nbs/00_data.ipynb #a8ce11d2
@@ -176,7 +195,8 @@ def cache_dir()->Path:
 
 # %% ../nbs/00_data.ipynb #6540646f
 FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
-FASHION_MNIST_CLASSES = ['t-shirt_top', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot']
+FASHION_MNIST_CLASSES = ['t-shirt_top', 'trouser', 'pullover', 'dress', 'coat',
+                         'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot']
 
 def read_idx(path)->np.ndarray:
     "Read an IDX file (the MNIST format), gzipped or not, as a uint8 array."
@@ -193,9 +213,13 @@ def load_fashion_mnist(split:str='train', # 'train' (60,000 images) or 'test' (1
                       )->tuple[np.ndarray, np.ndarray]:
     "Fashion-MNIST images (N, 28, 28) uint8 and integer labels, from the IDX files."
     prefix = {'train': 'train', 'test': 't10k'}[split]
-    files = [Path(root)/f"{prefix}-{kind}-idx{n}-ubyte.gz" for kind, n in (('images', 3), ('labels', 1))]
+    files = [Path(root)/f"{prefix}-{kind}-idx{n}-ubyte.gz"
+             for kind, n in (('images', 3), ('labels', 1))]
     for f in files:
-        if not f.exists(): raise FileNotFoundError(f"Fashion-MNIST file {f} not found: install Debian's dataset-fashion-mnist (apt install dataset-fashion-mnist) or pass root=")
+        if not f.exists():
+            raise FileNotFoundError(f"Fashion-MNIST file {f} not found: install Debian's "
+                                    "dataset-fashion-mnist (apt install dataset-fashion-mnist) "
+                                    "or pass root=")
     return read_idx(files[0]), read_idx(files[1]).astype(np.int64)
 
 # %% ../nbs/00_data.ipynb #a833a5f5
@@ -206,7 +230,8 @@ def write_image_folder(images:np.ndarray, # (N, H, W) or (N, H, W, 3) uint8 pict
     "Write arrays as a PNG image folder (atomically) and return its collection table."
     dest = Path(dest)
     if not dest.exists():
-        work = Path(tempfile.mkdtemp(dir=dest.parent if dest.parent.exists() else None, prefix='.writing-'))
+        parent = dest.parent if dest.parent.exists() else None
+        work = Path(tempfile.mkdtemp(dir=parent, prefix='.writing-'))
         for i, (image, label) in enumerate(zip(images, labels)):
             (work/str(label)).mkdir(exist_ok=True)
             Image.fromarray(image).save(work/str(label)/f"{i:05d}.png")
@@ -222,17 +247,20 @@ def sample_collection(dest=None, # where to write the images; default: the cache
                      )->pd.DataFrame:
     "The bundled Fashion-MNIST sample (1,000 images, 10 classes) as a collection table."
     with np.load(SAMPLE_FILE) as sample: images, labels = sample['images'], sample['labels']
-    return write_image_folder(images, [FASHION_MNIST_CLASSES[l] for l in labels], Path(dest or cache_dir()/'fashion-mnist-sample-v1'))
+    names = [FASHION_MNIST_CLASSES[l] for l in labels]
+    return write_image_folder(images, names, Path(dest or cache_dir()/'fashion-mnist-sample-v1'))
 
 # %% ../nbs/00_data.ipynb #ed304978
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
-def image_transform(size:int=224, # side of the square crop fed to the network
-                    resize:int|None=None, # short side before cropping (default size * 8/7, i.e. 256 for 224)
-                    mean=IMAGENET_MEAN, std=IMAGENET_STD, # per-channel normalisation
-                   )->T.Compose:
+def image_transform(
+    size:int=224, # side of the square crop fed to the network
+    resize:int|None=None, # short side before cropping (default size * 8/7, i.e. 256 for 224)
+    mean=IMAGENET_MEAN, std=IMAGENET_STD, # per-channel normalisation
+)->T.Compose:
     "Evaluation transform: resize, centre crop, to float tensor, normalise."
-    return T.Compose([T.ToImage(), T.Resize(resize or round(size * 8 / 7), antialias=True), T.CenterCrop(size),
+    short_side = resize or round(size * 8 / 7)
+    return T.Compose([T.ToImage(), T.Resize(short_side, antialias=True), T.CenterCrop(size),
                       T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)])
 
 AUGMENTATIONS = ('flip', 'mild', 'strong')
@@ -240,8 +268,10 @@ AUGMENTATIONS = ('flip', 'mild', 'strong')
 def train_transform(size:int=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                     strength:str='strong', # one of `AUGMENTATIONS`
                    )->T.Compose:
-    "Training transform at a strength: crop (centre or random resized), flip, colour jitter, normalise."
-    if strength not in AUGMENTATIONS: raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, not {strength!r}")
+    ("Training transform at a strength: crop (centre or random resized), flip, colour jitter, "
+     "normalise.")
+    if strength not in AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, not {strength!r}")
     crop = {'flip': [T.Resize(round(size * 8 / 7), antialias=True), T.CenterCrop(size)],
             'mild': [T.RandomResizedCrop(size, scale=(0.6, 0.9), ratio=(0.9, 1.1), antialias=True)],
             'strong': [T.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True)]}[strength]
@@ -257,36 +287,48 @@ class ImageDataset(Dataset):
     def __len__(self): return len(self.paths)
     def __getitem__(self, i):
         try: return self.transform(open_image(self.paths[i], draft_size=self.draft_size)), i, ''
-        except ImageError as e: return torch.zeros_like(self.transform(Image.new('RGB', (8, 8)))), i, e.reason
+        except ImageError as e:
+            blank = torch.zeros_like(self.transform(Image.new('RGB', (8, 8))))
+            return blank, i, e.reason
 
 # %% ../nbs/00_data.ipynb #f67a0dd3
-def split_by_image(table:pd.DataFrame, test_fraction:float=0.2, seed:int=0)->tuple[pd.DataFrame, pd.DataFrame]:
-    "Stratified split of the rows: every label in both parts, in proportion (labels with one image stay in train)."
+def split_by_image(table:pd.DataFrame, test_fraction:float=0.2, seed:int=0
+                  )->tuple[pd.DataFrame, pd.DataFrame]:
+    ("Stratified split of the rows: every label in both parts, in proportion "
+     "(labels with one image stay in train).")
     from sklearn.model_selection import train_test_split
     single = table.label.map(table.label.value_counts()) < 2
     rest = table[~single]
-    if len(rest) < 2 or rest.label.nunique() > len(rest) * test_fraction: raise ValueError(f"too few images to split: {len(table)} images, {table.label.nunique()} labels")
-    train, test = train_test_split(rest.index.to_numpy(), test_size=test_fraction, random_state=seed, stratify=rest.label)
-    return table.loc[np.sort(np.concatenate([train, table.index[single]]))], table.loc[np.sort(test)]
+    too_few = len(rest) < 2 or rest.label.nunique() > len(rest) * test_fraction
+    if too_few: raise ValueError(f"too few images to split: {len(table)} images, "
+                                 f"{table.label.nunique()} labels")
+    train, test = train_test_split(rest.index.to_numpy(), test_size=test_fraction,
+                                   random_state=seed, stratify=rest.label)
+    train_rows = np.concatenate([train, table.index[single]])
+    return table.loc[np.sort(train_rows)], table.loc[np.sort(test)]
 
-def split_by_class(table:pd.DataFrame, test_fraction:float=0.5, seed:int=0)->tuple[pd.DataFrame, pd.DataFrame]:
+def split_by_class(table:pd.DataFrame, test_fraction:float=0.5, seed:int=0
+                  )->tuple[pd.DataFrame, pd.DataFrame]:
     "Class-disjoint split: a seeded `test_fraction` of the labels goes wholly to the test part."
     labels = np.random.default_rng(seed).permutation(sorted(table.label.unique()))
     n_test = max(1, round(len(labels) * test_fraction))
-    if n_test >= len(labels): raise ValueError(f"need at least 2 labels to split by class, got {len(labels)}")
+    if n_test >= len(labels):
+        raise ValueError(f"need at least 2 labels to split by class, got {len(labels)}")
     is_test = table.label.isin(labels[:n_test])
     return table[~is_test], table[is_test]
 
 # %% ../nbs/00_data.ipynb #576d7b7d
-def require_label_pairs(labels, # one label per image
-                        need:str="training needs at least 2 labels with 2 images each", # what is missing
-                       )->None:
+def require_label_pairs(
+    labels, # one label per image
+    need:str="training needs at least 2 labels with 2 images each", # what is missing
+)->None:
     "Raise `ValueError`, in plain words, unless at least 2 labels have 2 or more images each."
     counts = pd.Series(np.asarray(labels, dtype=object)).value_counts().sort_index()
     usable = counts[counts >= 2]
     if len(usable) >= 2: return
     names = ', '.join(map(str, usable.index[:5])) + (', ...' if len(usable) > 5 else '')
-    found = f"found {len(usable)} label{'s' * (len(usable) != 1)}" + (f": {names}" if len(usable) else '')
+    found = f"found {len(usable)} label{'s' * (len(usable) != 1)}"
+    if len(usable): found += f": {names}"
     if len(counts) > len(usable): found += f" (and {len(counts) - len(usable)} with a single image)"
     raise ValueError(f"{need}; {found}")
 
@@ -294,13 +336,16 @@ def require_label_pairs(labels, # one label per image
 class PKSampler(Sampler):
     "Batches of `p` labels x `k` images each, for triplet mining."
     def __init__(self, labels, p:int=16, k:int=4, batches:int|None=None, seed:int=0):
-        require_label_pairs(labels, "P x K sampling needs at least 2 labels with 2 or more images each")
+        need = "P x K sampling needs at least 2 labels with 2 or more images each"
+        require_label_pairs(labels, need)
         codes = np.unique(np.asarray(labels), return_inverse=True)[1]
-        self.by_label = [idx for idx in (np.flatnonzero(codes == c) for c in np.unique(codes)) if len(idx) >= 2]
+        groups = (np.flatnonzero(codes == c) for c in np.unique(codes))
+        self.by_label = [idx for idx in groups if len(idx) >= 2]
         self.p, self.k, self.rng = min(p, len(self.by_label)), k, np.random.default_rng(seed)
         self.batches = batches or max(1, len(codes) // (self.p * k))
     def __len__(self): return self.batches
     def __iter__(self):
+        def draw(rows): return self.rng.choice(rows, self.k, replace=len(rows) < self.k)
         for _ in range(self.batches):
             chosen = self.rng.choice(len(self.by_label), self.p, replace=False)
-            yield [int(i) for c in chosen for i in self.rng.choice(self.by_label[c], self.k, replace=len(self.by_label[c]) < self.k)]
+            yield [int(i) for c in chosen for i in draw(self.by_label[c])]

