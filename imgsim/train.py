@@ -14,7 +14,8 @@ from pytorch_metric_learning import losses, miners, reducers
 from pytorch_metric_learning.distances import CosineSimilarity
 from torch.utils.data import DataLoader
 from .data import PKSampler, ImageDataset, image_transform, train_transform, AUGMENTATIONS
-from .model import EmbeddingHead, EmbeddingNet, Runner, load_backbone, resolve_device, to_tensor, to_numpy
+from .model import EmbeddingHead, EmbeddingNet, Runner, load_backbone
+from .model import resolve_device, to_tensor, to_numpy
 from .model import extract_features
 
 # %% auto #0
@@ -23,15 +24,20 @@ __all__ = ['TripletLoss', 'TrainConfig', 'validation_scores', 'embedding_spread'
 
 # %% ../nbs/02_train.ipynb #b4bee525
 class TripletLoss:
-    "Triplet loss on cosine distance with online mining ('batch_hard' or 'semi_hard') inside a batch."
-    def __init__(self, margin:float=0.3, # required gap between positive and negative cosine similarity
+    ("Triplet loss on cosine distance with online mining ('batch_hard' or 'semi_hard') "
+     "inside a batch.")
+    def __init__(self,
+                 margin:float=0.3, # required gap between positive and negative cosine similarity
                  mining:str='batch_hard', # 'batch_hard' or 'semi_hard'
                 ):
         distance = CosineSimilarity()
         if mining == 'batch_hard': self.miner = miners.BatchHardMiner(distance=distance)
-        elif mining == 'semi_hard': self.miner = miners.TripletMarginMiner(margin, type_of_triplets='semihard', distance=distance)
+        elif mining == 'semi_hard':
+            self.miner = miners.TripletMarginMiner(margin, type_of_triplets='semihard',
+                                                   distance=distance)
         else: raise ValueError(f"mining must be 'batch_hard' or 'semi_hard', not {mining!r}")
-        self.loss = losses.TripletMarginLoss(margin, distance=distance, reducer=reducers.MeanReducer())
+        self.loss = losses.TripletMarginLoss(margin, distance=distance,
+                                             reducer=reducers.MeanReducer())
         self.margin, self.mining = margin, mining
 
     def __call__(self, embeddings, labels)->tuple[torch.Tensor, float]:
@@ -39,7 +45,9 @@ class TripletLoss:
         a, p, n = triplets = self.miner(embeddings, labels)
         if len(a) == 0: return embeddings.sum() * 0, 0.
         with torch.no_grad():
-            gap = (embeddings[a] * embeddings[n]).sum(1) - (embeddings[a] * embeddings[p]).sum(1) + self.margin
+            negative_similarity = (embeddings[a] * embeddings[n]).sum(1)
+            positive_similarity = (embeddings[a] * embeddings[p]).sum(1)
+            gap = negative_similarity - positive_similarity + self.margin
         return self.loss(embeddings, labels, triplets), (gap > 0).float().mean().item()
 
 # %% ../nbs/02_train.ipynb #d0faa879
@@ -55,14 +63,14 @@ class TrainConfig:
     lr: float = 3e-4 # AdamW peak learning rate of light mode (and of full mode's linear probe)
     weight_decay: float = 0.05 # AdamW weight decay
     schedule: str = 'cosine' # learning rate over the run: 'cosine' (decays to 0) or 'constant'
-    standardize: bool = True # light mode: train on standardised features (folded into the head afterwards)
+    standardize: bool = True # light mode: train on standardised features (folded into the head)
     embedding_dim: int = 512 # size of the embedding
-    select_by: str = 'map_at_r' # the validation score that picks the best epoch: 'map_at_r' or 'top1'
-    patience: int | None = None # stop after this many epochs without a better validation score; None: run all epochs
+    select_by: str = 'map_at_r' # validation score that picks the best epoch: 'map_at_r' or 'top1'
+    patience: int | None = None # stop after this many epochs without a better score; None: run all
     seed: int = 0 # seeds sampling and initialisation
     unfreeze: str = 'all' # full mode: 'all' the backbone, or only its 'last' stage
     backbone_lr: float = 3e-5 # full mode: the backbone's peak learning rate
-    head_lr: float = 1e-4 # full mode: the peak learning rate of the head (which starts as the linear probe)
+    head_lr: float = 1e-4 # full mode: the head's peak learning rate (it starts as the linear probe)
     warmup: float = 0.1 # full mode: share of the steps over which the learning rates ramp up from 0
     probe_epochs: int = 15 # full mode: epochs of the linear probe (light training) that comes first
     augment: str = 'mild' # full mode: augmentation strength, one of chapter 00's AUGMENTATIONS
@@ -70,18 +78,26 @@ class TrainConfig:
     device: str = 'auto' # 'auto', 'cpu', 'cuda'
 
     def __post_init__(self):
-        if self.mode not in ('light', 'full'): raise ValueError(f"mode must be 'light' or 'full', not {self.mode!r}")
-        if self.unfreeze not in ('all', 'last'): raise ValueError(f"unfreeze must be 'all' or 'last', not {self.unfreeze!r}")
-        if self.schedule not in ('cosine', 'constant'): raise ValueError(f"schedule must be 'cosine' or 'constant', not {self.schedule!r}")
-        if self.epochs < 1 or self.p < 2 or self.k < 2: raise ValueError("need epochs >= 1, p >= 2 and k >= 2")
-        if self.patience is not None and self.patience < 1: raise ValueError("patience must be None or >= 1")
-        if self.select_by not in ('map_at_r', 'top1'): raise ValueError(f"select_by must be 'map_at_r' or 'top1', not {self.select_by!r}")
-        if self.augment not in AUGMENTATIONS: raise ValueError(f"augment must be one of {AUGMENTATIONS}, not {self.augment!r}")
-        if not 0 <= self.warmup < 1 or self.probe_epochs < 1: raise ValueError("need 0 <= warmup < 1 and probe_epochs >= 1")
+        if self.mode not in ('light', 'full'):
+            raise ValueError(f"mode must be 'light' or 'full', not {self.mode!r}")
+        if self.unfreeze not in ('all', 'last'):
+            raise ValueError(f"unfreeze must be 'all' or 'last', not {self.unfreeze!r}")
+        if self.schedule not in ('cosine', 'constant'):
+            raise ValueError(f"schedule must be 'cosine' or 'constant', not {self.schedule!r}")
+        if self.epochs < 1 or self.p < 2 or self.k < 2:
+            raise ValueError("need epochs >= 1, p >= 2 and k >= 2")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError("patience must be None or >= 1")
+        if self.select_by not in ('map_at_r', 'top1'):
+            raise ValueError(f"select_by must be 'map_at_r' or 'top1', not {self.select_by!r}")
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {AUGMENTATIONS}, not {self.augment!r}")
+        if not 0 <= self.warmup < 1 or self.probe_epochs < 1:
+            raise ValueError("need 0 <= warmup < 1 and probe_epochs >= 1")
 
 # %% ../nbs/02_train.ipynb #206c59c4
 @torch.no_grad()
-def validation_scores(embeddings:torch.Tensor, # (N, D) L2-normalised: a tensor on any device, or NumPy
+def validation_scores(embeddings:torch.Tensor, # (N, D) L2-normalised: tensor on any device or NumPy
                       labels, # N labels: list, NumPy, pandas, or a tensor on any device
                       chunk:int=1024, # query rows scored at a time
                      )->dict:
@@ -95,11 +111,13 @@ def validation_scores(embeddings:torch.Tensor, # (N, D) L2-normalised: a tensor 
         rows = torch.arange(len(sims), device=embeddings.device)
         sims[rows, rows + start] = -math.inf
         hits = codes[sims.topk(depth, dim=1).indices] == codes[start:start + chunk, None]
-        top1 += hits[:, 0].sum().item(); precision += _average_precision_at_r(hits, relevant[start:start + chunk]).sum().item()
+        top1 += hits[:, 0].sum().item()
+        precision += _average_precision_at_r(hits, relevant[start:start + chunk]).sum().item()
     return {'top1': top1 / len(codes), 'map_at_r': precision / max(int((relevant > 0).sum()), 1)}
 
 def _average_precision_at_r(hits:torch.Tensor, relevant:torch.Tensor)->torch.Tensor:
-    "Per query: the mean, over the first R ranks that hold a match, of the precision at that rank (0 when R = 0)."
+    ("Per query: the mean, over the first R ranks that hold a match, of the precision at that rank "
+     "(0 when R = 0).")
     ranks = torch.arange(1, hits.shape[1] + 1, device=hits.device)
     within = hits & (ranks <= relevant[:, None])
     return (within.cumsum(1) / ranks * within).sum(1) / relevant.clamp(min=1)
@@ -108,7 +126,8 @@ def _average_precision_at_r(hits:torch.Tensor, relevant:torch.Tensor)->torch.Ten
 def embedding_spread(embeddings:torch.Tensor)->float:
     "Mean cosine distance between embeddings: 0 when all are identical."
     mean = embeddings.mean(0)
-    return float(1 - (mean @ mean) * len(embeddings) / max(len(embeddings) - 1, 1) + 1 / max(len(embeddings) - 1, 1))
+    others = max(len(embeddings) - 1, 1)  # the other embeddings of each one (at least 1)
+    return float(1 - (mean @ mean) * len(embeddings) / others + 1 / others)
 
 # %% ../nbs/02_train.ipynb #2ebfde94
 class TrainingCollapsed(RuntimeError):
@@ -130,32 +149,42 @@ class TrainResult:
         return {'best_epoch': self.best_epoch, 'seconds': round(self.seconds, 2), **best}
 
 # %% ../nbs/02_train.ipynb #c75f5c44
-def _fit(model:nn.Module, head:EmbeddingHead, batches, forward, embed_val, codes:torch.Tensor, val_labels,
-         config:TrainConfig, progress:bool, keep_start:bool=False)->TrainResult:
-    "Shared training loop: P x K batches, triplet loss, validation, the best epoch kept, collapse detection."
-    criterion, optimizer = TripletLoss(config.margin, config.mining), _optimizer(model, head, config)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _learning_rate_factor(config, config.epochs * len(batches)))
-    rows, start = [_validate(model, embed_val, val_labels, 0, math.nan, math.nan)] if keep_start else [], time.perf_counter()
+def _fit(model:nn.Module, head:EmbeddingHead, batches, forward, embed_val, codes:torch.Tensor,
+         val_labels, config:TrainConfig, progress:bool, keep_start:bool=False)->TrainResult:
+    ("Shared training loop: P x K batches, triplet loss, validation, the best epoch kept, "
+     "collapse detection.")
+    criterion = TripletLoss(config.margin, config.mining)
+    optimizer = _optimizer(model, head, config)
+    steps = config.epochs * len(batches)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _learning_rate_factor(config, steps))
+    rows = [_validate(model, embed_val, val_labels, 0, math.nan, math.nan)] if keep_start else []
+    start = time.perf_counter()
     score = f'val_{config.select_by}'
-    best, best_epoch, best_state, stale = (rows[0][score] if rows else -1.), 0, copy.deepcopy(model.state_dict()), 0
+    best, best_epoch, stale = (rows[0][score] if rows else -1.), 0, 0
+    best_state = copy.deepcopy(model.state_dict())
     for epoch in range(1, config.epochs + 1):
-        loss, active = _train_epoch(model, batches, forward, codes, criterion, optimizer, schedule, config, progress, epoch)
+        loss, active = _train_epoch(model, batches, forward, codes, criterion, optimizer, schedule,
+                                    config, progress, epoch)
         rows.append(row := _validate(model, embed_val, val_labels, epoch, loss, active))
         _report(row, progress)
         if (collapse := _collapse(row, config)) and not keep_start: raise collapse
         if collapse: break  # full mode: the best so far (at worst the start) stands
         stale = 0 if row[score] > best else stale + 1
-        if row[score] >= best:  # a tie goes to the later epoch (in full mode: trained, and not worse)
+        # a tie goes to the later epoch (in full mode: trained, and not worse)
+        if row[score] >= best:
             best, best_epoch, best_state = row[score], epoch, copy.deepcopy(model.state_dict())
         if config.patience and stale >= config.patience: break
     model.load_state_dict(best_state)
-    return TrainResult(head.eval(), pd.DataFrame(rows), config, best_epoch, time.perf_counter() - start)
+    return TrainResult(head.eval(), pd.DataFrame(rows), config, best_epoch,
+                       time.perf_counter() - start)
 
 # %% ../nbs/02_train.ipynb #4b91414d
-def _train_epoch(model, batches, forward, codes, criterion, optimizer, schedule, config, progress, epoch)->tuple:
+def _train_epoch(model, batches, forward, codes, criterion, optimizer, schedule, config, progress,
+                 epoch)->tuple:
     "One pass over the batches: the mean loss and the mean share of active triplets."
     _train_mode(model, freeze_batchnorm=config.mode == 'full'); losses_, actives = [], []
-    for inputs, positions, *_ in tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not progress):
+    bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not progress)
+    for inputs, positions, *_ in bar:
         loss, active = criterion(forward(inputs), codes[positions])
         optimizer.zero_grad(set_to_none=True); loss.backward(); optimizer.step(); schedule.step()
         losses_.append(loss.item()); actives.append(active)
@@ -164,24 +193,30 @@ def _train_epoch(model, batches, forward, codes, criterion, optimizer, schedule,
 def _validate(model, embed_val, val_labels, epoch:int, loss:float, active:float)->dict:
     "The history's row for an epoch: its training figures, validation Top-1, MAP@R and spread."
     model.eval(); val = embed_val(); scores = validation_scores(val, val_labels)
-    return dict(epoch=epoch, loss=loss, active=active, val_top1=scores['top1'], val_map_at_r=scores['map_at_r'], spread=embedding_spread(val))
+    return dict(epoch=epoch, loss=loss, active=active, val_top1=scores['top1'],
+                val_map_at_r=scores['map_at_r'], spread=embedding_spread(val))
 
 # %% ../nbs/02_train.ipynb #5d12c9c6
 def _report(row:dict, progress:bool):
     "Print the epoch's line."
     if progress: print(f"epoch {row['epoch']}: loss {row['loss']:.4f}  active {row['active']:.2f}  "
-                       f"val top1 {row['val_top1']:.4f}  val MAP@R {row['val_map_at_r']:.4f}", file=sys.stderr)
+                       f"val top1 {row['val_top1']:.4f}  val MAP@R {row['val_map_at_r']:.4f}",
+                       file=sys.stderr)
 
 def _collapse(row:dict, config:TrainConfig)->TrainingCollapsed|None:
-    "The error to raise if the embeddings collapsed this epoch (loss at the margin, no spread), else None."
+    ("The error to raise if the embeddings collapsed this epoch (loss at the margin, no spread), "
+     "else None.")
     if abs(row['loss'] - config.margin) < 0.02 * config.margin and row['spread'] < 0.01:
-        return TrainingCollapsed(f"training collapsed at epoch {row['epoch']}: loss {row['loss']:.4f} sits at the margin {config.margin} and the "
-                                f"embeddings have stopped spreading (mean cosine distance {row['spread']:.4f}); nothing was saved. "
-                                "Try a lower learning rate, mining='semi_hard', or check that the labels are right.")
+        return TrainingCollapsed(
+            f"training collapsed at epoch {row['epoch']}: loss {row['loss']:.4f} sits at the "
+            f"margin {config.margin} and the embeddings have stopped spreading (mean cosine "
+            f"distance {row['spread']:.4f}); nothing was saved. Try a lower learning rate, "
+            "mining='semi_hard', or check that the labels are right.")
 
 # %% ../nbs/02_train.ipynb #77bd0402
 def _learning_rate_factor(config:TrainConfig, steps:int):
-    "Multiplier of the peak learning rate at each step: a linear warm-up (full mode), then constant or a cosine to 0."
+    ("Multiplier of the peak learning rate at each step: a linear warm-up (full mode), "
+     "then constant or a cosine to 0.")
     warm = round(config.warmup * steps) if config.mode == 'full' else 0
     def factor(step):
         if step < warm: return (step + 1) / warm
@@ -190,16 +225,21 @@ def _learning_rate_factor(config:TrainConfig, steps:int):
     return factor
 
 def _optimizer(model, head, config)->torch.optim.AdamW:
-    "AdamW with the head at its learning rate and any trainable backbone parameters at the backbone's."
-    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith('head.')] if model is not head else []
-    groups = [{'params': list(head.parameters()), 'lr': config.lr if config.mode == 'light' else config.head_lr}]
-    return torch.optim.AdamW(groups + ([{'params': rest, 'lr': config.backbone_lr}] if rest else []), weight_decay=config.weight_decay)
+    ("AdamW with the head at its learning rate and any trainable backbone parameters at the "
+     "backbone's.")
+    named_parameters = model.named_parameters() if model is not head else []
+    rest = [p for n, p in named_parameters if p.requires_grad and not n.startswith('head.')]
+    head_lr = config.lr if config.mode == 'light' else config.head_lr
+    groups = [{'params': list(head.parameters()), 'lr': head_lr}]
+    backbone_groups = [{'params': rest, 'lr': config.backbone_lr}] if rest else []
+    return torch.optim.AdamW(groups + backbone_groups, weight_decay=config.weight_decay)
 
 # %% ../nbs/02_train.ipynb #74fae172
 def _device(model): return next(model.parameters()).device
 
 def _train_mode(model:nn.Module, freeze_batchnorm:bool=False):
-    "Training mode, except BatchNorm layers that are frozen (all of them, or those without trainable parameters)."
+    ("Training mode, except BatchNorm layers that are frozen (all of them, or those without "
+     "trainable parameters).")
     model.train()
     for m in model.modules():
         frozen = freeze_batchnorm or not any(p.requires_grad for p in m.parameters())
@@ -214,7 +254,8 @@ def feature_standardization(features:torch.Tensor, # (N, D) training features
 
 @torch.no_grad()
 def fold_standardization(head:EmbeddingHead, shift:torch.Tensor, scale:torch.Tensor)->EmbeddingHead:
-    "Make `head(x)` compute what `head((x - shift) * scale)` did, by rewriting its first Linear layer."
+    ("Make `head(x)` compute what `head((x - shift) * scale)` did, by rewriting its first "
+     "Linear layer.")
     linear = head.layers[0]
     linear.weight.mul_(scale)
     linear.bias.sub_(linear.weight @ shift)
@@ -240,17 +281,21 @@ def train_head(features:np.ndarray, # cached backbone features of the training i
               )->TrainResult:
     "Light fine-tuning: train an `EmbeddingHead` with triplet loss on cached backbone features."
     config = config or TrainConfig()
-    if len(features) != len(labels) or len(val_features) != len(val_labels): raise ValueError("features and labels differ in length")
+    if len(features) != len(labels) or len(val_features) != len(val_labels):
+        raise ValueError("features and labels differ in length")
     torch.manual_seed(config.seed)
     device, codes = resolve_device(config.device), pd.factorize(to_numpy(labels))[0]
     sampler = PKSampler(codes, config.p, config.k, config.batches_per_epoch, seed=config.seed)
     head = EmbeddingHead(features.shape[1], config.embedding_dim).to(device)
     x, val_x = to_tensor(features, device), to_tensor(val_features, device)
-    shift, scale = feature_standardization(x) if config.standardize else (torch.zeros_like(x[0]), torch.ones_like(x[0]))
+    if config.standardize: shift, scale = feature_standardization(x)
+    else: shift, scale = torch.zeros_like(x[0]), torch.ones_like(x[0])
     x, val_x = (x - shift) * scale, (val_x - shift) * scale
     def embed_val():
         with torch.no_grad(): return head(val_x)
-    result = _fit(head, head, _FeatureBatches(x, sampler), head, embed_val, to_tensor(codes, device, torch.long), val_labels, config, progress)
+    batches = _FeatureBatches(x, sampler)
+    result = _fit(head, head, batches, head, embed_val, to_tensor(codes, device, torch.long),
+                  val_labels, config, progress)
     fold_standardization(result.head, shift, scale)
     return result
 
@@ -261,7 +306,8 @@ def plot_history(history:pd.DataFrame, # `TrainResult.history`
     "Loss and validation scores per epoch, side by side."
     import matplotlib.pyplot as plt
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
-    left.plot(history.epoch, history.loss, 'o-', label='triplet loss'); left.plot(history.epoch, history.active, 's--', label='active triplets')
+    left.plot(history.epoch, history.loss, 'o-', label='triplet loss')
+    left.plot(history.epoch, history.active, 's--', label='active triplets')
     left.set_xlabel('epoch'); left.legend(); left.set_title('training')
     right.plot(history.epoch, history.val_top1, 'o-', color='tab:green', label='Top-1')
     right.plot(history.epoch, history.val_map_at_r, 's--', color='tab:purple', label='MAP@R')
@@ -275,20 +321,26 @@ def _last_stage(backbone:nn.Module)->nn.Module:
     "The backbone's last stage: ResNet's layer4, EfficientNet's final blocks and head convolution."
     if hasattr(backbone, 'layer4'): return backbone.layer4
     inner = getattr(backbone, 'model', backbone)
-    if hasattr(inner, '_blocks'): return nn.ModuleList([*inner._blocks[-2:], inner._conv_head, inner._bn1])
+    if hasattr(inner, '_blocks'):
+        return nn.ModuleList([*inner._blocks[-2:], inner._conv_head, inner._bn1])
     raise ValueError(f"don't know the last stage of {type(backbone).__name__}; use unfreeze='all'")
 
 def _trainable_copy(backbone, image_size:int|None)->nn.Module:
-    "A copy of the backbone to train (the original stays as it is), preprocessing at `image_size` if given."
+    ("A copy of the backbone to train (the original stays as it is), preprocessing at "
+     "`image_size` if given.")
     model = copy.deepcopy(load_backbone(backbone) if isinstance(backbone, str) else backbone)
-    if image_size: model.spec = replace(model.spec, image_size=image_size, resize=round(image_size * 8 / 7))
+    if image_size:
+        model.spec = replace(model.spec, image_size=image_size, resize=round(image_size * 8 / 7))
     return model
 
 # %% ../nbs/02_train.ipynb #3a573009
-def _linear_probe(train, val, model, config, progress)->tuple[EmbeddingHead, pd.DataFrame, pd.DataFrame]:
-    "The head trained on the frozen backbone's features, and the train and validation rows that decoded."
+def _linear_probe(train, val, model, config, progress
+                 )->tuple[EmbeddingHead, pd.DataFrame, pd.DataFrame]:
+    ("The head trained on the frozen backbone's features, and the train and validation rows "
+     "that decoded.")
     runner = Runner(model, config.device)
-    (x, train), (val_x, val) = extract_features(train, runner, progress=progress), extract_features(val, runner, progress=progress)
+    x, train = extract_features(train, runner, progress=progress)
+    val_x, val = extract_features(val, runner, progress=progress)
     probe = replace(config, mode='light', epochs=config.probe_epochs)
     return train_head(x, train.label, val_x, val.label, probe, progress).head, train, val
 
@@ -302,54 +354,69 @@ def _finetunable(model, head, config, device)->EmbeddingNet:
 # %% ../nbs/02_train.ipynb #df5c7bf4
 def _image_loader(table, transform, device, workers:int, **kwargs)->DataLoader:
     "A table's images, decoded and transformed in `workers` processes, pinned for a GPU."
-    return DataLoader(ImageDataset(table, transform), num_workers=workers, pin_memory=device.type == 'cuda',
-                      persistent_workers=workers > 0, **kwargs)
+    return DataLoader(ImageDataset(table, transform), num_workers=workers,
+                      pin_memory=device.type == 'cuda', persistent_workers=workers > 0, **kwargs)
 
 def _forward_images(net:EmbeddingNet, device:torch.device):
-    "A function from an image batch to float32 embeddings: bf16 autocast and channels-last on a GPU."
+    ("A function from an image batch to float32 embeddings: bf16 autocast and channels-last "
+     "on a GPU.")
     cuda = device.type == 'cuda'
     def forward(images):
-        images = images.to(device, non_blocking=True, memory_format=torch.channels_last if cuda else torch.contiguous_format)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda): features = net.backbone(images)
+        memory_format = torch.channels_last if cuda else torch.contiguous_format
+        images = images.to(device, non_blocking=True, memory_format=memory_format)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            features = net.backbone(images)
         return net.head(features.float())
     return forward
 
 # %% ../nbs/02_train.ipynb #00a64e39
 def _kept_or_probe(result:TrainResult, net:EmbeddingNet)->TrainResult:
-    "The fine-tuned backbone if an epoch matched the probe on validation; else the probe alone, and a warning."
+    ("The fine-tuned backbone if an epoch matched the probe on validation; else the probe alone, "
+     "and a warning.")
     if result.best_epoch > 0:
         result.backbone = net.backbone.eval().requires_grad_(False)
-        digest = hashlib.sha256(b''.join(to_numpy(t).tobytes() for t in result.backbone.state_dict().values()))
-        result.backbone.weights += f"+finetuned-{digest.hexdigest()[:12]}"  # its features are its own (feature cache key)
+        state_bytes = b''.join(to_numpy(t).tobytes() for t in result.backbone.state_dict().values())
+        digest = hashlib.sha256(state_bytes)
+        # its features are its own (feature cache key)
+        result.backbone.weights += f"+finetuned-{digest.hexdigest()[:12]}"
         return result
-    name, score = {'map_at_r': 'MAP@R', 'top1': 'Top-1'}[result.config.select_by], result.history[f'val_{result.config.select_by}']
-    warnings.warn(f"full fine-tuning scored below its starting point on validation ({name} {score.iloc[0]:.4f}, best "
-                  f"fine-tuned epoch {score.iloc[1:].max():.4f}): keeping the linear probe on the unchanged backbone", stacklevel=3)
+    name = {'map_at_r': 'MAP@R', 'top1': 'Top-1'}[result.config.select_by]
+    score = result.history[f'val_{result.config.select_by}']
+    warnings.warn(f"full fine-tuning scored below its starting point on validation ({name} "
+                  f"{score.iloc[0]:.4f}, best fine-tuned epoch {score.iloc[1:].max():.4f}): "
+                  "keeping the linear probe on the unchanged backbone", stacklevel=3)
     return result
 
 # %% ../nbs/02_train.ipynb #9154ef08
 def train_full(train:pd.DataFrame, # training collection table
                val:pd.DataFrame, # validation collection table
-               backbone:str|nn.Module='resnet50', # backbone name or a module from `load_backbone` (left unchanged)
+               backbone:str|nn.Module='resnet50', # name or a `load_backbone` module (unchanged)
                config:TrainConfig|None=None, # training settings; mode is set to 'full'
-               image_size:int|None=None, # train and validate at this input size instead of the backbone's
-               head:EmbeddingHead|None=None, # the linear probe to start from (trained on this backbone at this size); None: train it
-               num_workers:int|None=None, # decoding processes (default: the CPU count, at most 8; none for a tiny set)
+               image_size:int|None=None, # train and validate at this size instead of the backbone's
+               head:EmbeddingHead|None=None, # probe for this backbone at this size; None: train it
+               num_workers:int|None=None, # decoding processes (default: CPUs up to 8; tiny set: 0)
                progress:bool=True,
               )->TrainResult:
-    "Full fine-tuning from a linear probe, end to end on augmented images; never worse on validation than the probe."
+    ("Full fine-tuning from a linear probe, end to end on augmented images; never worse on "
+     "validation than the probe.")
     config = replace(config or TrainConfig(), mode='full')
     device, model = resolve_device(config.device), _trainable_copy(backbone, image_size)
     if head is None: head, train, val = _linear_probe(train, val, model, config, progress)
     torch.manual_seed(config.seed)
     net = _finetunable(model, head, config, device)
-    workers = num_workers if num_workers is not None else 0 if len(train) <= 4 * config.p * config.k else min(8, os.cpu_count() or 1)
-    sampler = PKSampler(pd.factorize(train.label)[0], config.p, config.k, config.batches_per_epoch, seed=config.seed)
-    batches = _image_loader(train, train_transform(model.spec.image_size, model.spec.mean, model.spec.std, config.augment),
-                            device, workers, batch_sampler=sampler)
-    val_loader, forward = _image_loader(val, model.spec.transform(), device, workers, batch_size=128), _forward_images(net, device)
+    tiny = len(train) <= 4 * config.p * config.k
+    default_workers = 0 if tiny else min(8, os.cpu_count() or 1)
+    workers = num_workers if num_workers is not None else default_workers
+    sampler = PKSampler(pd.factorize(train.label)[0], config.p, config.k, config.batches_per_epoch,
+                        seed=config.seed)
+    transform = train_transform(model.spec.image_size, model.spec.mean, model.spec.std,
+                                config.augment)
+    batches = _image_loader(train, transform, device, workers, batch_sampler=sampler)
+    val_loader = _image_loader(val, model.spec.transform(), device, workers, batch_size=128)
+    forward = _forward_images(net, device)
     def embed_val():
         with torch.no_grad(): return torch.cat([forward(images) for images, *_ in val_loader])
     codes = to_tensor(pd.factorize(train.label)[0], device, torch.long)
-    result = _fit(net, net.head, batches, forward, embed_val, codes, val.label, config, progress, keep_start=True)
+    result = _fit(net, net.head, batches, forward, embed_val, codes, val.label, config, progress,
+                  keep_start=True)
     return _kept_or_probe(result, net)
