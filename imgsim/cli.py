@@ -51,8 +51,8 @@ def _train_command(commands, parser):
     train.add_argument('--margin', type=float, default=d['margin'], help=f"triplet margin {shown}")
     train.add_argument('--lr', type=float, default=d['lr'], help=f"peak learning rate {shown}")
     train.add_argument('--augment', default=d['augment'], choices=AUGMENTATION_NAMES,
-                       help="full mode's augmentation; flip suits centred, aligned pictures such as product "
-                            "shots (benchmarks/README.md) (default: %(default)s)")
+                       help="full mode's augmentation; flip suits centred, aligned pictures "
+                            "such as product shots (benchmarks/README.md) (default: %(default)s)")
     train.add_argument('--select-by', default=d['select_by'], choices=['map_at_r', 'top1'],
                        help=f"validation score that picks the epoch to keep {shown}")
     train.add_argument('--patience', type=int, default=None,
@@ -73,7 +73,8 @@ def _more_commands(commands, parser):
     index.add_argument('--allow-duplicates', action='store_true',
                        help="also add files the gallery already has (same SHA-256)")
     index.add_argument('--ray', nargs='?', const='local', default=None, metavar='ADDRESS',
-                       help="embed on Ray: a cluster's address, or none to start Ray here (pip install imgsim[scale])")
+                       help="embed on Ray: a cluster's address, or none to start Ray here "
+                            "(pip install imgsim[scale])")
     evaluate = commands.add_parser('eval', help="print retrieval metrics as JSON")
     evaluate.add_argument('--run', type=Path, default=None, help=run_help)
     evaluate.add_argument('--queries', type=Path, default=None,
@@ -90,11 +91,15 @@ def _search_commands(commands, parser, run_help:str):
     serve.add_argument('--run', type=Path, default=None, help=run_help)
     serve.add_argument('--host', default='127.0.0.1')
     serve.add_argument('--port', type=int, default=8000)
-    milvus = commands.add_parser('milvus', help="move the run's gallery into Milvus (pip install imgsim[scale])")
+    milvus_help = "move the run's gallery into Milvus (pip install imgsim[scale])"
+    milvus = commands.add_parser('milvus', help=milvus_help)
     milvus.add_argument('--run', type=Path, default=None, help=run_help)
-    milvus.add_argument('--uri', default='gallery.milvus.db', help="a Milvus Lite file in the run, or a server URL")
-    milvus.add_argument('--collection', default='gallery', help="the collection's name (one per run on a server)")
-    milvus.add_argument('--index', default='auto', help="auto (FLAT, then HNSW for large galleries), FLAT, HNSW, ...")
+    milvus.add_argument('--uri', default='gallery.milvus.db',
+                        help="a Milvus Lite file in the run, or a server URL")
+    milvus.add_argument('--collection', default='gallery',
+                        help="the collection's name (one per run on a server)")
+    milvus.add_argument('--index', default='auto',
+                        help="auto (FLAT, then HNSW for large galleries), FLAT, HNSW, ...")
     return parser
 
 # %% ../nbs/09_cli.ipynb #865bd0c9
@@ -125,7 +130,8 @@ def _train(a):
     from imgsim.train import TrainConfig
     from imgsim.pipeline import build_run, split_for_training
     config = TrainConfig(mode=a.mode, epochs=a.epochs, mining=a.mining, margin=a.margin, lr=a.lr,
-                         patience=a.patience, device=a.device, seed=a.seed, augment=a.augment, select_by=a.select_by)
+                         patience=a.patience, device=a.device, seed=a.seed, augment=a.augment,
+                         select_by=a.select_by)
     table = load_collection(a.data)  # a wrong path fails here, before any model loads
     split_for_training(table, config.seed)  # and too few labels or images
     run = build_run(table, a.out, _backbone(a.backbone, a.weights), config)
@@ -170,14 +176,16 @@ def _serve(a):
     from imgsim.api import serve
     from imgsim.run import Run, default_run_dir
     Run(a.run or default_run_dir(), verify=False)  # fail here, plainly, if the run is not usable
-    serve(a.run or default_run_dir(), a.host, a.port)  # uvicorn with bounded connections and keep-alive
+    # uvicorn with bounded connections and keep-alive
+    serve(a.run or default_run_dir(), a.host, a.port)
 
 def _index_with_ray(run, a):
     from imgsim.scale import index_with_ray
     before = len(run)
     index_with_ray(run, a.images, address=None if a.ray == 'local' else a.ray, append=a.append)
     added = len(run) - (before if a.append else 0)
-    return {'run': str(run.folder), 'gallery': len(run), 'added': added, 'replaced': 0 if a.append else before}
+    replaced = 0 if a.append else before
+    return {'run': str(run.folder), 'gallery': len(run), 'added': added, 'replaced': replaced}
 
 def _milvus(a):
     from imgsim.run import default_run_dir
@@ -185,7 +193,8 @@ def _milvus(a):
     manifest = use_milvus(a.run or default_run_dir(), a.uri, a.collection, a.index)
     return {'run': str(a.run or default_run_dir()), 'gallery_store': manifest['gallery_store']}
 
-COMMANDS = dict(demo=_demo, train=_train, index=_index, eval=_eval, search=_search, serve=_serve, milvus=_milvus)
+COMMANDS = dict(demo=_demo, train=_train, index=_index, eval=_eval, search=_search, serve=_serve,
+                milvus=_milvus)
 
 # %% ../nbs/09_cli.ipynb #3fdc491e
 def user_errors()->tuple:

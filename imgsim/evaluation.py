@@ -33,7 +33,7 @@ def _per_query(relevant, r, ks):
 # %% ../nbs/04_evaluation.ipynb #d0527b14
 def retrieval_metrics(queries:np.ndarray, # (Q, D) L2-normalised query embeddings
                       query_labels, # Q labels
-                      gallery:np.ndarray|None=None, # (N, D) gallery embeddings; None: leave-one-out within the queries
+                      gallery:np.ndarray|None=None, # (N, D) gallery embeddings; None: leave-one-out
                       gallery_labels=None, # N labels (with `gallery`)
                       ks=(1, 5, 10), # the K of Top-K accuracy
                       block:int=512, # queries scored at a time (memory: block x N floats)
@@ -41,23 +41,31 @@ def retrieval_metrics(queries:np.ndarray, # (Q, D) L2-normalised query embedding
     "Top-K accuracy, MAP@R and R-precision of a retrieval."
     leave_one_out = gallery is None
     if leave_one_out: gallery, gallery_labels = queries, query_labels
-    codes, uniques = pd.factorize(np.concatenate([np.asarray(query_labels, dtype=object), np.asarray(gallery_labels, dtype=object)]))
-    q_labels, g_labels = torch.as_tensor(codes[:len(queries)]), torch.as_tensor(codes[len(queries):])
+    all_labels = np.concatenate([np.asarray(query_labels, dtype=object),
+                                 np.asarray(gallery_labels, dtype=object)])
+    codes, uniques = pd.factorize(all_labels)
+    q_labels = torch.as_tensor(codes[:len(queries)])
+    g_labels = torch.as_tensor(codes[len(queries):])
     counts = torch.bincount(g_labels, minlength=len(uniques))
     r = counts[q_labels] - int(leave_one_out)
     answerable = torch.nonzero(r > 0).squeeze(1)
-    if len(answerable) == 0: raise ValueError("no query has a match in the gallery: nothing to evaluate")
-    q, g = torch.as_tensor(queries, dtype=torch.float32), torch.as_tensor(gallery, dtype=torch.float32)
+    if len(answerable) == 0:
+        raise ValueError("no query has a match in the gallery: nothing to evaluate")
+    q = torch.as_tensor(queries, dtype=torch.float32)
+    g = torch.as_tensor(gallery, dtype=torch.float32)
     totals = {k: 0. for k in ks} | {'ap': 0., 'rp': 0.}
     for start in range(0, len(answerable), block):
         rows = answerable[start:start + block]
-        relevant = _rank_block(q[rows], g, q_labels[rows], g_labels, rows if leave_one_out else None, max(max(ks), int(r[rows].max())))
+        exclude = rows if leave_one_out else None
+        depth = max(max(ks), int(r[rows].max()))
+        relevant = _rank_block(q[rows], g, q_labels[rows], g_labels, exclude, depth)
         hits, ap, rp = _per_query(relevant, r[rows], ks)
         for k in ks: totals[k] += hits[k].sum().item()
         totals['ap'] += ap.sum().item(); totals['rp'] += rp.sum().item()
     n = len(answerable)
-    return {f"top{k}": totals[k] / n for k in ks} | {'map_at_r': totals['ap'] / n, 'r_precision': totals['rp'] / n,
-            'queries': n, 'unanswerable': len(queries) - n}
+    top_k = {f"top{k}": totals[k] / n for k in ks}
+    return top_k | {'map_at_r': totals['ap'] / n, 'r_precision': totals['rp'] / n,
+                    'queries': n, 'unanswerable': len(queries) - n}
 
 # %% ../nbs/04_evaluation.ipynb #e6e9c2c9
 _CELL, _ROW, _IMAGE = 1.6, 1.9, 1.3 # inches: a column's width, a row's height, an image's side
@@ -117,12 +125,18 @@ def match_threshold(scores:np.ndarray, # (Q,) top-1 score of each query
                     precision:float=0.9, # the share of matches that must be right
                     min_queries:int=20, # fewer queries than this give no threshold
                    )->dict:
-    "The lowest top-1 score above which results have the query's label with `precision`, and the recall kept."
+    ("The lowest top-1 score above which results have the query's label with `precision`, "
+     "and the recall kept.")
     scores, correct = np.asarray(scores, dtype=np.float64), np.asarray(correct, dtype=bool)
     found = {'threshold': None, 'precision': precision, 'queries': len(scores)}
-    if len(scores) < min_queries: return found | {'reason': f"only {len(scores)} queries with labels; {min_queries} are needed"}
+    if len(scores) < min_queries:
+        reason = f"only {len(scores)} queries with labels; {min_queries} are needed"
+        return found | {'reason': reason}
     order = np.argsort(-scores, kind='stable'); right = correct[order]
     reached = np.flatnonzero(np.cumsum(right) / np.arange(1, len(right) + 1) >= precision)
-    if not len(reached): return found | {'reason': f"no score threshold gives {precision:.0%} precision on these queries"}
+    if not len(reached):
+        reason = f"no score threshold gives {precision:.0%} precision on these queries"
+        return found | {'reason': reason}
     last = reached[-1]  # the longest run of best-scoring results that is still precise enough
-    return found | {'threshold': float(scores[order][last]), 'recall': float(right[:last + 1].sum() / max(right.sum(), 1))}
+    recall = float(right[:last + 1].sum() / max(right.sum(), 1))
+    return found | {'threshold': float(scores[order][last]), 'recall': recall}

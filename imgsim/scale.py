@@ -109,7 +109,8 @@ class MilvusGallery(GalleryStore):
         self.uri = settings.get('uri', 'gallery.milvus.db')
         self.name = settings.get('collection', 'gallery')
         self.index, self.dim = settings.get('index', 'auto'), int(manifest['embedding_dim'])
-        shared = self.folder/'gallery.write.lock' if is_milvus_server(self.uri) else None  # Lite: one process
+        # a lock file only for a server (Milvus Lite: one process)
+        shared = self.folder/'gallery.write.lock' if is_milvus_server(self.uri) else None
         self.client, self._lock = milvus_client(self.uri, self.folder), GalleryWriteLock(shared)
         self._create(next_id=manifest.get('next_id', 0))
         self._version = self._counters()['version']
@@ -152,7 +153,8 @@ def _set_counters(self:MilvusGallery, next_id:int, version:int):
 @patch
 def _index_params(self:MilvusGallery, kind:str):
     "The embedding field's index of type `kind`, with `MILVUS_INDEXES`' build parameters."
-    params, build = self.client.prepare_index_params(), {'params': MILVUS_INDEXES[kind][0]}  # nested: see below
+    params = self.client.prepare_index_params()
+    build = {'params': MILVUS_INDEXES[kind][0]}  # nested: see below
     params.add_index('embedding', index_type=kind, metric_type='IP', params=build)
     return params
 

@@ -17,31 +17,39 @@ def search(queries:np.ndarray, # (Q, D) query embeddings, L2-normalised
            gallery:np.ndarray, # (N, D) gallery embeddings, L2-normalised
            k:int=10, # results per query
            exclude:np.ndarray|None=None, # (Q,) gallery position to leave out per query (-1: none)
-           memory_mb:int=256, # bound on the score buffer (and on the gallery rows gathered for rescoring)
+           memory_mb:int=256, # bound on the score buffer and on the rows gathered for rescoring
            device='cpu', # 'cpu', 'cuda' or 'auto'
-           shortlist:str='auto', # 'bf16': shortlist in bfloat16, then rescore exactly; 'off': fp32 only; 'auto': bf16 where the hardware has it
+           shortlist:str='auto', # 'bf16', 'off' (fp32 only) or 'auto' (bf16 where hardware has it)
           )->tuple[np.ndarray, np.ndarray]:
     "Exact cosine top-K: (Q, k) scores, best first, and their (Q, k) gallery positions."
     queries, gallery = np.atleast_2d(queries), np.atleast_2d(gallery)
-    if queries.shape[1] != gallery.shape[1]: raise ValueError(f"queries have {queries.shape[1]} dimensions, the gallery {gallery.shape[1]}")
+    query_dims, gallery_dims = queries.shape[1], gallery.shape[1]
+    if query_dims != gallery_dims:
+        raise ValueError(f"queries have {query_dims} dimensions, the gallery {gallery_dims}")
     if k < 1: raise ValueError(f"k must be at least 1, got {k}")
     device = resolve_device(device)
-    fast = shortlist == 'bf16' or (shortlist == 'auto' and (device.type == 'cuda' or cpu_has_bf16()))
+    auto_bf16 = shortlist == 'auto' and (device.type == 'cuda' or cpu_has_bf16())
+    fast = shortlist == 'bf16' or auto_bf16
     k = min(k, len(gallery) - (exclude is not None))
-    query_chunk = max(1, min(len(queries), 4096, memory_mb * 2**20 // (4 * (k + 32) * queries.shape[1])))  # the shortlist's gallery rows fit too
+    shortlist_bytes = 4 * (k + 32) * queries.shape[1]  # a query's shortlisted gallery rows fit too
+    query_chunk = max(1, min(len(queries), 4096, memory_mb * 2**20 // shortlist_bytes))
     gallery_chunk = max(k, memory_mb * 2**20 // (4 * query_chunk))
     scores, positions = [], []
     for q0 in range(0, len(queries), query_chunk):
         q = torch.as_tensor(queries[q0:q0 + query_chunk], dtype=torch.float32, device=device)
-        ex = None if exclude is None else torch.as_tensor(np.asarray(exclude)[q0:q0 + query_chunk], device=device)
-        best_s, best_i = (_shortlist_then_rescore if fast else _scan)(q, gallery, k, ex, gallery_chunk, device)
+        ex = None
+        if exclude is not None:
+            ex = torch.as_tensor(np.asarray(exclude)[q0:q0 + query_chunk], device=device)
+        scan = _shortlist_then_rescore if fast else _scan
+        best_s, best_i = scan(q, gallery, k, ex, gallery_chunk, device)
         scores.append(best_s.cpu().numpy()); positions.append(best_i.cpu().numpy())
     return np.concatenate(scores), np.concatenate(positions)
 
 # %% ../nbs/03_search.ipynb #23332dfd
 def _scan(q, gallery, k, exclude, chunk, device, dtype=torch.float32):
-    "Top-k scores and positions of a block of queries, scoring the gallery a chunk at a time in `dtype`."
-    best_s = torch.full((len(q), 0), -torch.inf, device=device); best_i = torch.zeros((len(q), 0), dtype=torch.long, device=device)
+    "Top-k scores and positions of a block of queries, scanning the gallery in chunks in `dtype`."
+    best_s = torch.full((len(q), 0), -torch.inf, device=device)
+    best_i = torch.zeros((len(q), 0), dtype=torch.long, device=device)
     rows, q = torch.arange(len(q), device=device), q.to(dtype)
     for g0 in range(0, len(gallery), chunk):
         sims = (q @ torch.as_tensor(gallery[g0:g0 + chunk], device=device).to(dtype).T).float()
@@ -54,10 +62,11 @@ def _scan(q, gallery, k, exclude, chunk, device, dtype=torch.float32):
     return best_s, best_i
 
 # %% ../nbs/03_search.ipynb #583bb429
-BF16_ERROR = 2 ** -7  # a bound on |bf16 score - exact score| for unit vectors (2^-8 from inputs, 2^-9 from the output, rounded up)
+BF16_ERROR = 2 ** -7  # a bound on |bf16 score - exact score| for unit vectors
+                      # (2^-8 from inputs, 2^-9 from the output, rounded up)
 
 def _shortlist_then_rescore(q, gallery, k, exclude, chunk, device):
-    "Exact top-k via a bf16 shortlist, exact fp32 rescoring, and a proof check (fp32 rescan where it fails)."
+    "Exact top-k via a bf16 shortlist, fp32 rescoring and a proof check (fp32 rescan if it fails)."
     listed = min(k + 32, len(gallery))
     approx, candidates = _scan(q, gallery, listed, exclude, chunk, device, torch.bfloat16)
     rows = torch.as_tensor(gallery[candidates.cpu().numpy()], device=device)  # (Q, listed, D)
@@ -68,5 +77,6 @@ def _shortlist_then_rescore(q, gallery, k, exclude, chunk, device):
     proven = (best_s[:, -1] > approx[:, -1] + margin) | (listed >= len(gallery))
     if not proven.all():
         redo = torch.nonzero(~proven).squeeze(1)
-        best_s[redo], best_i[redo] = _scan(q[redo], gallery, k, None if exclude is None else exclude[redo], chunk, device)
+        redo_exclude = None if exclude is None else exclude[redo]
+        best_s[redo], best_i[redo] = _scan(q[redo], gallery, k, redo_exclude, chunk, device)
     return best_s, best_i
