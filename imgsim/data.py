@@ -18,7 +18,7 @@ __all__ = ['MAX_IMAGE_PIXELS', 'MAX_ASPECT_RATIO', 'IMAGE_EXTENSIONS', 'FASHION_
            'SAMPLE_FILE', 'IMAGENET_MEAN', 'IMAGENET_STD', 'AUGMENTATIONS', 'ImageError', 'eight_bit', 'to_rgb',
            'size_problem', 'open_image', 'image_problem', 'check_images', 'load_folder', 'load_manifest',
            'load_collection', 'cache_dir', 'read_idx', 'load_fashion_mnist', 'write_image_folder', 'sample_collection',
-           'image_transform', 'train_transform', 'ImageDataset', 'split_by_image', 'split_by_class',
+           'image_transform', 'normalize_images', 'train_transform', 'ImageDataset', 'split_by_image', 'split_by_class',
            'require_label_pairs', 'PKSampler']
 
 # %% ../nbs/00_data.ipynb #c82535c7
@@ -257,16 +257,24 @@ def image_transform(
     size:int=224, # side of the square crop fed to the network
     resize:int|None=None, # short side before cropping (default size * 8/7, i.e. 256 for 224)
     mean=IMAGENET_MEAN, std=IMAGENET_STD, # per-channel normalisation
+    normalize:bool=True, # False: stop at uint8 tensors (`normalize_images` finishes them later)
 )->T.Compose:
     "Evaluation transform: resize, centre crop, to float tensor, normalise."
     short_side = resize or round(size * 8 / 7)
-    return T.Compose([T.ToImage(), T.Resize(short_side, antialias=True), T.CenterCrop(size),
-                      T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)])
+    finish = [T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)] if normalize else []
+    return T.Compose([T.ToImage(), T.Resize(short_side, antialias=True), T.CenterCrop(size), *finish])
+
+def normalize_images(images:torch.Tensor, # uint8 images (a transform's with normalize=False), or float ones
+                     mean=IMAGENET_MEAN, std=IMAGENET_STD)->torch.Tensor:
+    "uint8 images scaled to [0, 1] and normalised, where they are; float images (already so) as they are."
+    if images.dtype != torch.uint8: return images
+    return T.Normalize(mean, std)(T.ToDtype(torch.float32, scale=True)(images))
 
 AUGMENTATIONS = ('flip', 'mild', 'strong')
 
 def train_transform(size:int=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                     strength:str='strong', # one of `AUGMENTATIONS`
+                    normalize:bool=True, # False: stop at uint8 tensors (for `normalize_images`)
                    )->T.Compose:
     ("Training transform at a strength: crop (centre or random resized), flip, colour jitter, "
      "normalise.")
@@ -276,8 +284,8 @@ def train_transform(size:int=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
             'mild': [T.RandomResizedCrop(size, scale=(0.6, 0.9), ratio=(0.9, 1.1), antialias=True)],
             'strong': [T.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True)]}[strength]
     jitter = [T.ColorJitter(0.3, 0.3, 0.3)] if strength == 'strong' else []
-    return T.Compose([T.ToImage(), *crop, T.RandomHorizontalFlip(), *jitter,
-                      T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)])
+    finish = [T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)] if normalize else []
+    return T.Compose([T.ToImage(), *crop, T.RandomHorizontalFlip(), *jitter, *finish])
 
 # %% ../nbs/00_data.ipynb #56db81f2
 class ImageDataset(Dataset):

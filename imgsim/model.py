@@ -41,7 +41,8 @@ class BackboneSpec:
     # the lowest CPU precision whose features agree with fp32 (cosine >= 0.999) on real images
     fast_precision: str = 'bf16'
 
-    def transform(self): return image_transform(self.image_size, self.resize, self.mean, self.std)
+    def transform(self, normalize:bool=True): # False: uint8 output (see `normalize_images`)
+        return image_transform(self.image_size, self.resize, self.mean, self.std, normalize)
 
 BACKBONES: dict[str, BackboneSpec] = {}
 

@@ -14,6 +14,7 @@ from pytorch_metric_learning import losses, miners, reducers
 from pytorch_metric_learning.distances import CosineSimilarity
 from torch.utils.data import DataLoader
 from .data import PKSampler, ImageDataset, image_transform, train_transform, AUGMENTATIONS
+from .data import normalize_images
 from .model import EmbeddingHead, EmbeddingNet, Runner, load_backbone
 from .model import resolve_device, to_tensor, to_numpy
 from .model import extract_features
@@ -360,10 +361,11 @@ def _image_loader(table, transform, device, workers:int, **kwargs)->DataLoader:
 def _forward_images(net:EmbeddingNet, device:torch.device):
     ("A function from an image batch to float32 embeddings: bf16 autocast and channels-last "
      "on a GPU.")
-    cuda = device.type == 'cuda'
+    cuda, spec = device.type == 'cuda', net.backbone.spec
     def forward(images):
         memory_format = torch.channels_last if cuda else torch.contiguous_format
-        images = images.to(device, non_blocking=True, memory_format=memory_format)
+        images = normalize_images(images.to(device, non_blocking=True), spec.mean, spec.std)
+        images = images.contiguous(memory_format=memory_format)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
             features = net.backbone(images)
         return net.head(features.float())
@@ -410,9 +412,10 @@ def train_full(train:pd.DataFrame, # training collection table
     sampler = PKSampler(pd.factorize(train.label)[0], config.p, config.k, config.batches_per_epoch,
                         seed=config.seed)
     transform = train_transform(model.spec.image_size, model.spec.mean, model.spec.std,
-                                config.augment)
+                                config.augment, normalize=False)
     batches = _image_loader(train, transform, device, workers, batch_sampler=sampler)
-    val_loader = _image_loader(val, model.spec.transform(), device, workers, batch_size=128)
+    val_transform = model.spec.transform(normalize=False)
+    val_loader = _image_loader(val, val_transform, device, workers, batch_size=128)
     forward = _forward_images(net, device)
     def embed_val():
         with torch.no_grad(): return torch.cat([forward(images) for images, *_ in val_loader])
