@@ -15,11 +15,11 @@ from torchvision.transforms import v2 as T
 
 # %% auto #0
 __all__ = ['MAX_IMAGE_PIXELS', 'MAX_ASPECT_RATIO', 'IMAGE_EXTENSIONS', 'FASHION_MNIST_DIR', 'FASHION_MNIST_CLASSES',
-           'SAMPLE_FILE', 'IMAGENET_MEAN', 'IMAGENET_STD', 'AUGMENTATIONS', 'ImageError', 'eight_bit', 'to_rgb',
-           'size_problem', 'open_image', 'image_problem', 'check_images', 'load_folder', 'load_manifest',
-           'load_collection', 'cache_dir', 'read_idx', 'load_fashion_mnist', 'write_image_folder', 'sample_collection',
-           'image_transform', 'normalize_images', 'train_transform', 'ImageDataset', 'split_by_image', 'split_by_class',
-           'require_label_pairs', 'PKSampler']
+           'SAMPLE_FILE', 'IMAGENET_MEAN', 'IMAGENET_STD', 'RESIZE_ARITHMETIC', 'AUGMENTATIONS', 'ImageError',
+           'eight_bit', 'to_rgb', 'size_problem', 'open_image', 'image_problem', 'check_images', 'load_folder',
+           'load_manifest', 'load_collection', 'cache_dir', 'read_idx', 'load_fashion_mnist', 'write_image_folder',
+           'sample_collection', 'image_transform', 'exact_resize', 'normalize_images', 'train_transform',
+           'ImageDataset', 'split_by_image', 'split_by_class', 'require_label_pairs', 'PKSampler']
 
 # %% ../nbs/00_data.ipynb #c82535c7
 class ImageError(ValueError):
@@ -262,7 +262,14 @@ def image_transform(
     "Evaluation transform: resize, centre crop, to float tensor, normalise."
     short_side = resize or round(size * 8 / 7)
     finish = [T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)] if normalize else []
-    return T.Compose([T.ToImage(), T.Resize(short_side, antialias=True), T.CenterCrop(size), *finish])
+    return T.Compose([T.ToImage(), *exact_resize(short_side), T.CenterCrop(size), *finish])
+
+RESIZE_ARITHMETIC = 'float32, rounded' # part of feature cache keys (chapter 01)
+
+def exact_resize(short_side:int)->list:
+    "Transforms that resize in float32 and round to uint8: the same numbers on a CPU and a GPU."
+    return [T.ToDtype(torch.float32), T.Resize(short_side, antialias=True), T.Lambda(torch.round),
+            T.ToDtype(torch.uint8)]
 
 def normalize_images(images:torch.Tensor, # uint8 images (a transform's with normalize=False), or float ones
                      mean=IMAGENET_MEAN, std=IMAGENET_STD)->torch.Tensor:
@@ -280,7 +287,7 @@ def train_transform(size:int=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
      "normalise.")
     if strength not in AUGMENTATIONS:
         raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, not {strength!r}")
-    crop = {'flip': [T.Resize(round(size * 8 / 7), antialias=True), T.CenterCrop(size)],
+    crop = {'flip': [*exact_resize(round(size * 8 / 7)), T.CenterCrop(size)],
             'mild': [T.RandomResizedCrop(size, scale=(0.6, 0.9), ratio=(0.9, 1.1), antialias=True)],
             'strong': [T.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True)]}[strength]
     jitter = [T.ColorJitter(0.3, 0.3, 0.3)] if strength == 'strong' else []

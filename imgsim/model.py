@@ -17,7 +17,7 @@ from io import BytesIO
 from PIL import Image
 from .data import ImageError, ImageDataset, cache_dir, image_transform
 from .data import IMAGENET_MEAN, IMAGENET_STD
-from .data import open_image, size_problem, MAX_IMAGE_PIXELS
+from .data import open_image, size_problem, MAX_IMAGE_PIXELS, RESIZE_ARITHMETIC
 
 # %% auto #0
 __all__ = ['BACKBONES', 'MAX_DECODE_PIXELS', 'CHUNK_ROWS', 'WORKER_NICENESS', 'BackboneSpec', 'register_backbone',
@@ -281,7 +281,7 @@ def feature_cache_key(table:pd.DataFrame, backbone:nn.Module, numerics:str)->str
      "engine/precision and the image files.")
     spec = backbone.spec
     recipe = [spec.name, backbone.weights, spec.image_size, spec.resize, list(spec.mean),
-              list(spec.std), numerics]
+              list(spec.std), numerics, RESIZE_ARITHMETIC]
     h = hashlib.sha256(json.dumps(recipe).encode())
     for path in table.path:
         try: st = os.stat(path); h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
