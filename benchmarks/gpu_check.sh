@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU check: the notebooks' `#| gpu` cells, CUDA checks of search/run/service, and the GPU benchmarks,
-# in under 9 minutes on one H100/H200, writing its results to $OUT (default benchmarks/results/gpu):
+# in about 11 minutes (two calls) on one H100/H200, writing its results to $OUT (default benchmarks/results/gpu):
 # summary.txt, machine.txt, the benchmarks' JSON files and logs.tgz (every step's log).
 #
 #   bash benchmarks/gpu_check.sh --fetch   # on a machine with network: the wheels into .whl/, and the
@@ -8,6 +8,9 @@
 #   bash benchmarks/gpu_check.sh           # on the GPU machine (PyTorch, no network), from the repo root;
 #                                          # carry .whl and .gpu_data along
 #   STEPS=tests,extract bash benchmarks/gpu_check.sh   # some of: tests smoke extract speed finetune
+#   TEST_LIMIT, EXTRACT_LIMIT, SPEED_LIMIT, FINETUNE_LIMIT: each step's seconds (170, 110, 150, 240).
+#   All steps at their limits take 670 s, over one device call's 600: run
+#   STEPS=tests,smoke,extract,speed first, then STEPS=finetune in a second call on the warm machine.
 #
 # The GPU machine has PyTorch, torchvision, numpy, pandas, pyarrow, pillow, scikit-learn, matplotlib,
 # tqdm, safetensors, anyio, httpx (see benchmarks/README.md); the rest comes from .whl/ (about 30 MiB,
@@ -65,5 +68,5 @@ wait
 want extract && step gpu_extract ${EXTRACT_LIMIT:-110} python3 benchmarks/gpu_extract.py --images 4096 --rounds 2 --out "$(realpath "$OUT")/gpu_extract.json"
 want speed && step train_speed ${SPEED_LIMIT:-150} python3 benchmarks/gpu_smoke.py "$OUT/gpu_speed.json" --checks speed
 # 3. quality: full fine-tuning vs light mode at 224 px on Fashion-MNIST, per seed (written after each seed)
-want finetune && step full_finetune 170 python3 benchmarks/full_finetune.py --size 224 --seeds 0 1 2 --epochs 4 --augment flip \
+want finetune && step full_finetune ${FINETUNE_LIMIT:-240} python3 benchmarks/full_finetune.py --size 224 --seeds 0 1 2 --epochs 10 --augment flip \
   --workers 12 --root .gpu_data/fashion-mnist --out full_finetune_gpu224.json
