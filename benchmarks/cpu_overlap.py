@@ -7,7 +7,8 @@ ResNet-50 (random weights: speed does not depend on them) at 224 px, the CPU Run
 extract_speed.py makes them). Each round measures, one after another: the network alone on a
 preprocessed batch (the ceiling), then `extract_features(cache=False)` from the files with each
 decoding configuration (Pillow in 1 or 2 worker processes, niced as imgsim does by default or
-not; or decoding in the main process, in `prefetched`'s background thread). Reported: images/s per configuration and its ratio to the network-alone rate
+not; or decoding in the main process, in `prefetched`'s background thread; or 2 niced workers with
+the uint8 resize imgsim used before `exact_resize`). Reported: images/s per configuration and its ratio to the network-alone rate
 of the same round (issue 14's target: >= 0.85). Writes benchmarks/results/cpu_overlap.json.
 """
 import argparse, json, os, subprocess, sys, tempfile, time, warnings
@@ -23,7 +24,14 @@ NICENESS = model_module.WORKER_NICENESS
 CONFIGS = {'pil, 1 worker': dict(decoder='pil', num_workers=1), 'pil, 2 workers': dict(decoder='pil', num_workers=2),
            'pil, 2 workers, not niced': dict(decoder='pil', num_workers=2, niceness=0),
            'pil, 1 worker, not niced': dict(decoder='pil', num_workers=1, niceness=0),
-           'device (main process), 1 reader': dict(decoder='device', num_workers=1)}
+           'device (main process), 1 reader': dict(decoder='device', num_workers=1),
+           'pil, 2 workers, uint8 resize (before exact_resize)': dict(decoder='pil', num_workers=2, resize='uint8')}
+
+def uint8_resize_transform(spec, normalize:bool=True):
+    "The evaluation transform as it was before `exact_resize`: torchvision's uint8 resize."
+    import torchvision.transforms.v2 as T
+    finish = [T.ToDtype(torch.float32, scale=True), T.Normalize(spec.mean, spec.std)] if normalize else []
+    return T.Compose([T.ToImage(), T.Resize(spec.resize, antialias=True), T.CenterCrop(spec.image_size), *finish])
 
 def cpu_name():
     out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
@@ -48,8 +56,12 @@ def main():
         row = {'network alone': network_alone(runner, a.images)}
         for name in chosen:
             config = dict(CONFIGS[name]); model_module.WORKER_NICENESS = config.pop('niceness', NICENESS)
-            start = time.perf_counter(); extract_features(table, runner, cache=False, progress=False, **config)
-            row[name] = len(table) / (time.perf_counter() - start)
+            exact = model_module.BackboneSpec.transform
+            if config.pop('resize', 'exact') == 'uint8': model_module.BackboneSpec.transform = uint8_resize_transform
+            try:
+                start = time.perf_counter(); extract_features(table, runner, cache=False, progress=False, **config)
+                row[name] = len(table) / (time.perf_counter() - start)
+            finally: model_module.BackboneSpec.transform = exact
         rounds.append(row); print({k: round(v, 1) for k, v in row.items()}, flush=True)
     ratios = {name: [round(row[name] / row['network alone'], 3) for row in rounds] for name in chosen}
     result = dict(command='python benchmarks/cpu_overlap.py ' + ' '.join(sys.argv[1:]), date=time.strftime('%Y-%m-%d %H:%M'),
