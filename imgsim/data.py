@@ -268,8 +268,10 @@ RESIZE_ARITHMETIC = 'float32, rounded' # part of feature cache keys (chapter 01)
 
 def exact_resize(short_side:int)->list:
     "Transforms that resize in float32 and round to uint8: the same numbers on a CPU and a GPU."
-    return [T.ToDtype(torch.float32), T.Resize(short_side, antialias=True), T.Lambda(torch.round),
-            T.ToDtype(torch.uint8)]
+    # Pillow's pixels come interleaved (channels last): resizing them so is 2.6x slower
+    contiguous = T.Lambda(torch.Tensor.contiguous)
+    return [contiguous, T.ToDtype(torch.float32), T.Resize(short_side, antialias=True),
+            T.Lambda(torch.round), T.ToDtype(torch.uint8)]
 
 def normalize_images(images:torch.Tensor, # uint8 images (a transform's with normalize=False), or float ones
                      mean=IMAGENET_MEAN, std=IMAGENET_STD)->torch.Tensor:
