@@ -117,7 +117,7 @@ def validation_scores(embeddings:torch.Tensor, # (N, D) L2-normalised: tensor on
     return {'top1': top1 / len(codes), 'map_at_r': precision / max(int((relevant > 0).sum()), 1)}
 
 def _average_precision_at_r(hits:torch.Tensor, relevant:torch.Tensor)->torch.Tensor:
-    ("Per query: the mean, over the first R ranks that hold a match, of the precision at that rank "
+    ("Per query: the precision at each of the first R ranks that holds a match, summed, over R "
      "(0 when R = 0).")
     ranks = torch.arange(1, hits.shape[1] + 1, device=hits.device)
     within = hits & (ranks <= relevant[:, None])
