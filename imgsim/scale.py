@@ -459,8 +459,11 @@ def _run_shards(folder, out, table, todo, address, cpus_per_actor, batch_size, o
                                   batch_size=1, concurrency=min(actors, len(todo)),
                                   num_gpus=1 if gpus >= 1 else 0,
                                   num_cpus=0 if gpus >= 1 else cpus_per_actor)
-        for row in done.iter_rows():
-            if on_shard: on_shard(row['shard'])
+        rows = iter(done.iter_rows())
+        try:
+            for row in rows:
+                if on_shard: on_shard(row['shard'])
+        finally: rows.close()  # stops Ray Data's executor now, even on a failure: not after Ray
     finally:
         if started: ray.shutdown()
 
