@@ -15,10 +15,10 @@ from torchvision.transforms import v2 as T
 
 # %% auto #0
 __all__ = ['MAX_IMAGE_PIXELS', 'MAX_ASPECT_RATIO', 'IMAGE_EXTENSIONS', 'FASHION_MNIST_DIR', 'FASHION_MNIST_CLASSES',
-           'SAMPLE_FILE', 'IMAGENET_MEAN', 'IMAGENET_STD', 'RESIZE_ARITHMETIC', 'AUGMENTATIONS', 'ImageError',
+           'SAMPLE_FILE', 'RESIZE_ARITHMETIC', 'IMAGENET_MEAN', 'IMAGENET_STD', 'AUGMENTATIONS', 'ImageError',
            'eight_bit', 'to_rgb', 'size_problem', 'open_image', 'image_problem', 'check_images', 'load_folder',
            'load_manifest', 'load_collection', 'cache_dir', 'read_idx', 'load_fashion_mnist', 'write_image_folder',
-           'sample_collection', 'image_transform', 'exact_resize', 'normalize_images', 'train_transform',
+           'sample_collection', 'exact_resize', 'image_transform', 'train_transform', 'normalize_images',
            'ImageDataset', 'split_by_image', 'split_by_class', 'require_label_pairs', 'PKSampler']
 
 # %% ../nbs/00_data.ipynb #c82535c7
@@ -250,20 +250,7 @@ def sample_collection(dest=None, # where to write the images; default: the cache
     names = [FASHION_MNIST_CLASSES[l] for l in labels]
     return write_image_folder(images, names, Path(dest or cache_dir()/'fashion-mnist-sample-v1'))
 
-# %% ../nbs/00_data.ipynb #ed304978
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-def image_transform(
-    size:int=224, # side of the square crop fed to the network
-    resize:int|None=None, # short side before cropping (default size * 8/7, i.e. 256 for 224)
-    mean=IMAGENET_MEAN, std=IMAGENET_STD, # per-channel normalisation
-    normalize:bool=True, # False: stop at uint8 tensors (`normalize_images` finishes them later)
-)->T.Compose:
-    "Evaluation transform: resize, centre crop, to float tensor, normalise."
-    short_side = resize or round(size * 8 / 7)
-    finish = [T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)] if normalize else []
-    return T.Compose([T.ToImage(), *exact_resize(short_side), T.CenterCrop(size), *finish])
-
+# %% ../nbs/00_data.ipynb #e21b5287
 RESIZE_ARITHMETIC = 'float32, rounded' # part of feature cache keys (chapter 01)
 
 def exact_resize(short_side:int)->list:
@@ -273,11 +260,23 @@ def exact_resize(short_side:int)->list:
     return [contiguous, T.ToDtype(torch.float32), T.Resize(short_side, antialias=True),
             T.Lambda(torch.round), T.ToDtype(torch.uint8)]
 
-def normalize_images(images:torch.Tensor, # uint8 images (a transform's with normalize=False), or float ones
-                     mean=IMAGENET_MEAN, std=IMAGENET_STD)->torch.Tensor:
-    "uint8 images scaled to [0, 1] and normalised, where they are; float images (already so) as they are."
-    if images.dtype != torch.uint8: return images
-    return T.Normalize(mean, std)(T.ToDtype(torch.float32, scale=True)(images))
+# %% ../nbs/00_data.ipynb #ed304978
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+def _scale_and_normalize(mean, std)->list:
+    "Transforms from uint8 images to float ones in [0, 1], normalised per channel."
+    return [T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)]
+
+def image_transform(
+    size:int=224, # side of the square crop fed to the network
+    resize:int|None=None, # short side before cropping (default size * 8/7, i.e. 256 for 224)
+    mean=IMAGENET_MEAN, std=IMAGENET_STD, # per-channel normalisation
+    normalize:bool=True, # False: stop at uint8 tensors (`normalize_images` finishes them later)
+)->T.Compose:
+    "Evaluation transform: resize, centre crop, to float tensor, normalise."
+    short_side = resize or round(size * 8 / 7)
+    finish = _scale_and_normalize(mean, std) if normalize else []
+    return T.Compose([T.ToImage(), *exact_resize(short_side), T.CenterCrop(size), *finish])
 
 AUGMENTATIONS = ('flip', 'mild', 'strong')
 
@@ -293,8 +292,15 @@ def train_transform(size:int=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
             'mild': [T.RandomResizedCrop(size, scale=(0.6, 0.9), ratio=(0.9, 1.1), antialias=True)],
             'strong': [T.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True)]}[strength]
     jitter = [T.ColorJitter(0.3, 0.3, 0.3)] if strength == 'strong' else []
-    finish = [T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)] if normalize else []
+    finish = _scale_and_normalize(mean, std) if normalize else []
     return T.Compose([T.ToImage(), *crop, T.RandomHorizontalFlip(), *jitter, *finish])
+
+# %% ../nbs/00_data.ipynb #9e6d05f2
+def normalize_images(images:torch.Tensor, # uint8 (from normalize=False), or float: returned as is
+                     mean=IMAGENET_MEAN, std=IMAGENET_STD)->torch.Tensor:
+    "uint8 images scaled to [0, 1] and normalised on their device; float images as they are."
+    if images.dtype != torch.uint8: return images
+    return T.Compose(_scale_and_normalize(mean, std))(images)
 
 # %% ../nbs/00_data.ipynb #56db81f2
 class ImageDataset(Dataset):
