@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_scale.ipynb #f1a8f70a
 from __future__ import annotations
-import fcntl, hashlib, json, logging, os, re, threading, time, warnings
+import fcntl, gc, hashlib, json, logging, os, re, threading, time, warnings
 from pathlib import Path
 from typing import Callable, Iterator
 from fastcore.basics import patch
@@ -463,9 +463,21 @@ def _run_shards(folder, out, table, todo, address, cpus_per_actor, batch_size, o
         try:
             for row in rows:
                 if on_shard: on_shard(row['shard'])
-        finally: rows.close()  # stops Ray Data's executor now, even on a failure: not after Ray
+        finally:  # Ray Data's executor stops now, even on a failure; no Ray object outlives Ray:
+            rows.close()  # a traceback holding this frame would keep them, and a later collection
+            del rows, done, shards  # touching Ray after ray.shutdown() ends the process
+            gc.collect()
+            _wait_for_ray_data()
     finally:
         if started: ray.shutdown()
+
+def _wait_for_ray_data(timeout:float=60.):
+    "Wait for Ray Data's executor threads to end (its own shutdown waits 2 s, then leaves them)."
+    try: from ray.data._internal.execution.streaming_executor import StreamingExecutor
+    except ImportError: return  # another Ray version: nothing known to wait for
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if isinstance(thread, StreamingExecutor): thread.join(max(0., deadline - time.monotonic()))
 
 # %% ../nbs/10_scale.ipynb #987d0fbe
 def _shard_frame(table:pd.DataFrame, todo:pd.DataFrame)->pd.DataFrame:
