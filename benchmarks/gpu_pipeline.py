@@ -1,0 +1,117 @@
+"""Where GPU extraction's time goes (issue 14), and what decoding on a CUDA stream of its own gains.
+
+    python benchmarks/gpu_pipeline.py [--images 4096] [--rounds 3] [--out gpu_pipeline.json]
+
+On the speed files of gpu_extract.py (500x375 JPEG files with added noise, 48 KB each), in one
+process on one GPU, with ResNet-50 (random weights) at fp16, channels-last, batch 256:
+
+- each stage alone: the DataLoader (8 workers reading the files' bytes and checking their headers,
+  worker start included), decoding (`decode_jpegs` on batches already in memory), the evaluation
+  transform (on decoded batches already on the GPU), the two together (`decode_batch`), and the
+  network (on preprocessed batches already on the GPU);
+- end to end (`extract_features(cache=False)`), alternately, for each JPEG library: decoding on a
+  stream of its own (`DECODE_STREAM = True`, the default) and on the network's (before); the two
+  must give the same features.
+
+It also prints, for chapter 01's `#| gpu` cell, how far each GPU decoder's pixels are from Pillow's
+on the small smooth picture that cell decodes.
+"""
+import argparse, json, os, sys, time, warnings
+from io import BytesIO
+from pathlib import Path
+import numpy as np, torch
+from PIL import Image
+from torch.utils.data import DataLoader
+warnings.simplefilter('ignore')
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from extract_speed import make_jpegs
+from gpu_extract import sync, rate, network_only, use, decode_only
+from imgsim import model
+from imgsim.model import (load_backbone, extract_features, Runner, decode_jpegs, decode_batch,
+                          EncodedImageDataset, device_decodable)
+
+def loader_alone(table, transform, workers=8, batch=256):
+    loader = DataLoader(EncodedImageDataset(table, transform, 256), batch_size=batch,
+                        num_workers=workers, collate_fn=list)
+    return rate(lambda: [len(b) for b in loader], len(table))
+
+def in_batches(files, batch=256): return [files[i:i + batch] for i in range(0, len(files), batch)]
+
+def transform_alone(files, transform, device):
+    decoded = [torch.stack(decode_jpegs(b, device)) for b in in_batches(files)[:4]]
+    def go():
+        for _ in range(4):
+            for images in decoded: transform(images)
+    go(); return rate(go, 4 * sum(len(d) for d in decoded))
+
+def decode_batch_alone(files, transform, device):
+    items = [[(f, i, '', device_decodable(f)) for i, f in enumerate(b)] for b in in_batches(files)]
+    def go():
+        for b in items: decode_batch(b, transform, device)
+    go(); return rate(go, len(files))
+
+def pixel_differences():
+    "Chapter 01's gpu cell: each library's mean and largest |difference| from Pillow, per file."
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8))
+    def jpeg(image, **kw):
+        buffer = BytesIO(); image.save(buffer, 'JPEG', **kw); return buffer.getvalue()
+    smooth = photo.resize((160, 120), Image.BICUBIC)
+    files = [jpeg(smooth, quality=90), jpeg(smooth.convert('L'))]
+    pil = [torch.from_numpy(np.asarray(Image.open(BytesIO(f)).convert('RGB'))).permute(2, 0, 1).int()
+           for f in files]
+    out = {}
+    for library in ('torchvision', 'nvimgcodec'):
+        if library == 'nvimgcodec' and not model._nvimgcodec(): continue
+        images = decode_jpegs(files, 'cuda', library)
+        out[library] = [(round((x.cpu().int() - y).abs().float().mean().item(), 3),
+                         int((x.cpu().int() - y).abs().max())) for x, y in zip(images, pil)]
+    return out
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument('--images', type=int, default=4096); p.add_argument('--rounds', type=int, default=3)
+    p.add_argument('--out', default='gpu_pipeline.json')
+    p.add_argument('--device', default='cuda', help="cpu: a quick check of the script itself")
+    a = p.parse_args(); cuda = a.device == 'cuda'
+    result = dict(command='python benchmarks/gpu_pipeline.py ' + ' '.join(sys.argv[1:]),
+                  date=time.strftime('%Y-%m-%d %H:%M'), gpu=torch.cuda.get_device_name() if cuda else 'none',
+                  cpu_cores=os.cpu_count(), torch=torch.__version__)
+    def save():
+        out = Path(__file__).parent/'results'; out.mkdir(exist_ok=True)
+        (out/a.out).write_text(json.dumps(result, indent=2))
+    if cuda: result['pixel_differences_from_pillow'] = pixel_differences(); print(result, flush=True); save()
+    table = make_jpegs(Path(os.environ.get('TMPDIR', '/tmp'))/'imgsim-gpu-extract'/'jpegs', a.images)
+    files = [Path(p).read_bytes() for p in table.path]
+    runner = Runner(load_backbone('resnet50', weights=None), device=a.device)
+    transform, device = runner.backbone.spec.transform(), runner.device
+    libraries = ['torchvision'] + (['nvimgcodec'] if cuda and model._nvimgcodec() else [])
+    stages = {'loader_8_workers': loader_alone(table, transform),
+              'network': network_only(runner)}
+    for library in libraries:
+        use(library)
+        stages[f'decode_{library}'] = decode_only(files, device)['images_per_second']
+        stages[f'transform_{library}'] = transform_alone(files, transform, device)
+        stages[f'decode_batch_{library}'] = decode_batch_alone(files, transform, device)
+    result['stages_images_per_second'] = {k: round(v, 1) for k, v in stages.items()}
+    print(result['stages_images_per_second'], flush=True); save()
+    variants = [(library, stream) for library in libraries for stream in (True, False)]
+    rates, features = {f'{l}_{"own_stream" if s else "network_stream"}': [] for l, s in variants}, {}
+    for library, stream in variants:  # warm-up, and the features to compare
+        use(library); model.DECODE_STREAM = stream
+        features[library, stream] = extract_features(table[:1024], runner, cache=False, progress=False)[0]
+    for _ in range(a.rounds):
+        for (library, stream), name in zip(variants, rates):
+            use(library); model.DECODE_STREAM = stream
+            rates[name].append(round(rate(lambda: extract_features(table, runner, cache=False,
+                                                                     progress=False), len(table)), 1))
+        print(rates, flush=True)
+    model.DECODE_STREAM = True
+    result['end_to_end_images_per_second'] = {k: max(v) for k, v in rates.items()}
+    result['end_to_end_all_rounds'] = rates
+    result['own_stream_over_network_stream'] = {
+        l: round(max(rates[f'{l}_own_stream']) / max(rates[f'{l}_network_stream']), 3) for l in libraries}
+    result['same_features_either_stream'] = {
+        l: float(np.abs(features[l, True] - features[l, False]).max()) for l in libraries}
+    print(json.dumps(result, indent=2)); save()
+
+if __name__ == '__main__': main()
