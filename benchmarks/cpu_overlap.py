@@ -8,7 +8,9 @@ extract_speed.py makes them). Each round measures, one after another: the networ
 preprocessed batch (the ceiling), then `extract_features(cache=False)` from the files with each
 decoding configuration (Pillow in 1 or 2 worker processes, niced as imgsim does by default or
 not; or decoding in the main process, in `prefetched`'s background thread; or 2 niced workers with
-the uint8 resize imgsim used before `exact_resize`). Reported: images/s per configuration and its ratio to the network-alone rate
+the float32 resize, rounded, that imgsim used on 2026-11-27 before it emulated the CPU's fixed-point
+resize on GPUs instead). With --steady, each configuration also runs on the first half of the files,
+and the second half's rate (the difference of the two times) is reported as '..., steady'. Reported: images/s per configuration and its ratio to the network-alone rate
 of the same round (issue 14's target: >= 0.85). Writes benchmarks/results/cpu_overlap.json.
 """
 import argparse, json, os, subprocess, sys, tempfile, time, warnings
@@ -25,13 +27,15 @@ CONFIGS = {'pil, 1 worker': dict(decoder='pil', num_workers=1), 'pil, 2 workers'
            'pil, 2 workers, not niced': dict(decoder='pil', num_workers=2, niceness=0),
            'pil, 1 worker, not niced': dict(decoder='pil', num_workers=1, niceness=0),
            'device (main process), 1 reader': dict(decoder='device', num_workers=1),
-           'pil, 2 workers, uint8 resize (before exact_resize)': dict(decoder='pil', num_workers=2, resize='uint8')}
+           'pil, 2 workers, float32 resize (2026-11-27)': dict(decoder='pil', num_workers=2, resize='float32')}
 
-def uint8_resize_transform(spec, normalize:bool=True):
-    "The evaluation transform as it was before `exact_resize`: torchvision's uint8 resize."
+def float32_resize_transform(spec, normalize:bool=True):
+    "The evaluation transform as it was on 2026-11-27: resized in float32 (contiguous first), rounded."
     import torchvision.transforms.v2 as T
     finish = [T.ToDtype(torch.float32, scale=True), T.Normalize(spec.mean, spec.std)] if normalize else []
-    return T.Compose([T.ToImage(), T.Resize(spec.resize, antialias=True), T.CenterCrop(spec.image_size), *finish])
+    resize = [T.Lambda(torch.Tensor.contiguous), T.ToDtype(torch.float32), T.Resize(spec.resize, antialias=True),
+              T.Lambda(torch.round), T.ToDtype(torch.uint8)]
+    return T.Compose([T.ToImage(), *resize, T.CenterCrop(spec.image_size), *finish])
 
 def cpu_name():
     out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
@@ -45,7 +49,9 @@ def network_alone(runner, n):
 
 def main():
     p = argparse.ArgumentParser(); p.add_argument('--images', type=int, default=256); p.add_argument('--rounds', type=int, default=3)
-    p.add_argument('--configs', default=';'.join(CONFIGS), help='names separated by ;'); a = p.parse_args()
+    p.add_argument('--configs', default=';'.join(CONFIGS), help='names separated by ;')
+    p.add_argument('--steady', action='store_true', help="also time the first half of the files: the rate of the second "
+                   "half alone (steady state, without starting the workers and filling the pipeline)"); a = p.parse_args()
     torch.set_num_threads(os.cpu_count())
     table = make_jpegs(Path(tempfile.mkdtemp())/'jpegs', a.images)
     runner = Runner(load_backbone('resnet50', weights='random'))
@@ -57,13 +63,17 @@ def main():
         for name in chosen:
             config = dict(CONFIGS[name]); model_module.WORKER_NICENESS = config.pop('niceness', NICENESS)
             exact = model_module.BackboneSpec.transform
-            if config.pop('resize', 'exact') == 'uint8': model_module.BackboneSpec.transform = uint8_resize_transform
+            if config.pop('resize', 'exact') == 'float32': model_module.BackboneSpec.transform = float32_resize_transform
             try:
                 start = time.perf_counter(); extract_features(table, runner, cache=False, progress=False, **config)
-                row[name] = len(table) / (time.perf_counter() - start)
+                whole = time.perf_counter() - start; row[name] = len(table) / whole
+                if a.steady:
+                    half = len(table) // 2
+                    start = time.perf_counter(); extract_features(table[:half], runner, cache=False, progress=False, **config)
+                    row[f'{name}, steady'] = (len(table) - half) / (whole - (time.perf_counter() - start))
             finally: model_module.BackboneSpec.transform = exact
         rounds.append(row); print({k: round(v, 1) for k, v in row.items()}, flush=True)
-    ratios = {name: [round(row[name] / row['network alone'], 3) for row in rounds] for name in chosen}
+    ratios = {name: [round(row[name] / row['network alone'], 3) for row in rounds] for name in rounds[0] if name != 'network alone'}
     result = dict(command='python benchmarks/cpu_overlap.py ' + ' '.join(sys.argv[1:]), date=time.strftime('%Y-%m-%d %H:%M'),
                   cpu=cpu_name(), cores=os.cpu_count(), runner=repr(runner), images=len(table), image_size='500x375 JPEG, quality 90',
                   images_per_second=[{k: round(v, 1) for k, v in row.items()} for row in rounds],

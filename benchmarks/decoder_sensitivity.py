@@ -8,10 +8,10 @@ that benchmarks/gpu_extract.py reports, on the same 1,000 sample pictures as cle
 (quality 90), against the same pictures saved at JPEG quality 95 and 85 instead: differences of the
 same structured kind as two decoders' (not random per-pixel noise: on these pictures' flat black
 backgrounds, a random +-1 level per pixel is texture, and moves the features far more, to a cosine
-of ~0.5-0.8). And, with the same files, against other arithmetic in the resize: imgsim resizes in
-float32 and rounds to uint8 (`exact_resize`), which is what torchvision computes for uint8 images on
-a GPU; on the CPU, torchvision resizes uint8 images with a fixed-point shortcut (imgsim's resize
-before issue 14's fix), and float32 without rounding leaves fractions of a level. EfficientNet-Lite0 (ImageNet weights), exact fp32 on the CPU.
+of ~0.5-0.8). And, with the same files, against other arithmetic in the resize: imgsim resizes uint8
+images with the CPU's fixed-point arithmetic on every device (`exact_resize`); torchvision on a GPU
+resizes in float32 and rounds to uint8 (what imgsim did on every device on 2026-11-27), and float32
+without rounding leaves fractions of a level. EfficientNet-Lite0 (ImageNet weights), exact fp32 on the CPU.
 Writes benchmarks/results/decoder_sensitivity.json.
 """
 import argparse, json, os, sys, tempfile, time
@@ -28,12 +28,11 @@ def features(runner, pictures, transform=None):
     return np.concatenate([runner(torch.stack([transform(p) for p in pictures[i:i + 64]])) for i in range(0, len(pictures), 64)])
 
 def resize_variant(spec, variant:str):
-    "The evaluation transform with another resize: 'uint8' (the CPU's fixed-point shortcut) or 'float' (not rounded)."
+    "The evaluation transform with another resize in float32: 'rounded' (a GPU's arithmetic) or 'float' (not rounded)."
     import torchvision.transforms.v2 as T
-    resize = T.Resize(spec.resize, antialias=True)
-    steps = [resize] if variant == 'uint8' else [T.ToDtype(torch.float32), resize, T.Lambda(lambda x: x / 255)]
-    finish = [T.ToDtype(torch.float32, scale=True)] if variant == 'uint8' else []
-    return T.Compose([T.ToImage(), *steps, T.CenterCrop(spec.image_size), *finish, T.Normalize(spec.mean, spec.std)])
+    rounded = [T.Lambda(torch.round)] if variant == 'rounded' else []
+    steps = [T.ToDtype(torch.float32), T.Resize(spec.resize, antialias=True), *rounded, T.Lambda(lambda x: x / 255)]
+    return T.Compose([T.ToImage(), *steps, T.CenterCrop(spec.image_size), T.Normalize(spec.mean, spec.std)])
 
 def jpeg(picture, quality, folder, i):
     path = folder/f"{i:05d}-{quality}.jpg"; picture.save(path, quality=quality); return open_image(path)
@@ -53,7 +52,7 @@ def main():
         name, variant = f"JPEG quality {quality} instead of 90", [jpeg(pic, quality, folder, i) for i, pic in enumerate(pictures)]
         result['perturbations'][name] = agreement(features(runner, variant), reference)
         print(name, result['perturbations'][name], flush=True)
-    for variant, name in (('uint8', "the same files resized in uint8 (torchvision's fixed-point CPU path; imgsim before this fix)"),
+    for variant, name in (('rounded', "the same files resized in float32 and rounded (torchvision on a GPU; imgsim on 2026-11-27)"),
                           ('float', 'the same files resized in float32, not rounded')):
         result['perturbations'][name] = agreement(features(runner, q90, resize_variant(runner.backbone.spec, variant)), reference)
         print(name, result['perturbations'][name], flush=True)

@@ -11,7 +11,9 @@ process on one GPU, with ResNet-50 (random weights) at fp16, channels-last, batc
   network (on preprocessed batches already on the GPU);
 - end to end (`extract_features(cache=False)`), alternately, for each JPEG library: decoding on a
   stream of its own (`DECODE_STREAM = True`, the default) and on the network's (before); the two
-  must give the same features.
+  must give the same features. Each also runs on the files three times over (3 x --images rows):
+  the extra rows' rate (the difference of the two times) is the steady state, without the start of
+  the workers, the filling of the pipeline and its draining, which a 4,096-file run pays once.
 
 It also prints, for chapter 01's `#| gpu` cell, how far each GPU decoder's pixels are from Pillow's
 on the small smooth picture that cell decodes.
@@ -19,7 +21,7 @@ on the small smooth picture that cell decodes.
 import argparse, json, os, sys, time, warnings
 from io import BytesIO
 from pathlib import Path
-import numpy as np, torch
+import numpy as np, pandas as pd, torch
 from PIL import Image
 from torch.utils.data import DataLoader
 warnings.simplefilter('ignore')
@@ -96,18 +98,25 @@ def main():
     print(result['stages_images_per_second'], flush=True); save()
     variants = [(library, stream) for library in libraries for stream in (True, False)]
     rates, features = {f'{l}_{"own_stream" if s else "network_stream"}': [] for l, s in variants}, {}
+    steady, thrice = {name: [] for name in rates}, pd.concat([table] * 3, ignore_index=True)
+    def seconds(rows):
+        start = time.perf_counter(); extract_features(rows, runner, cache=False, progress=False)
+        return time.perf_counter() - start
     for library, stream in variants:  # warm-up, and the features to compare
         use(library); model.DECODE_STREAM = stream
         features[library, stream] = extract_features(table[:1024], runner, cache=False, progress=False)[0]
     for _ in range(a.rounds):
         for (library, stream), name in zip(variants, rates):
             use(library); model.DECODE_STREAM = stream
-            rates[name].append(round(rate(lambda: extract_features(table, runner, cache=False,
-                                                                     progress=False), len(table)), 1))
-        print(rates, flush=True)
+            once, three_times = seconds(table), seconds(thrice)
+            rates[name].append(round(len(table) / once, 1))
+            steady[name].append(round((len(thrice) - len(table)) / (three_times - once), 1))
+        print(rates, steady, flush=True)
     model.DECODE_STREAM = True
     result['end_to_end_images_per_second'] = {k: max(v) for k, v in rates.items()}
     result['end_to_end_all_rounds'] = rates
+    result['steady_state_images_per_second'] = {k: max(v) for k, v in steady.items()}
+    result['steady_state_all_rounds'] = steady
     result['own_stream_over_network_stream'] = {
         l: round(max(rates[f'{l}_own_stream']) / max(rates[f'{l}_network_stream']), 3) for l in libraries}
     result['same_features_either_stream'] = {

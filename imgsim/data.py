@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #e57a8c6f
 from __future__ import annotations
-import gzip, importlib.resources, os, shutil, struct, tempfile, warnings
+import functools, gzip, importlib.resources, math, os, shutil, struct, tempfile, warnings
 from io import BytesIO
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -12,14 +12,15 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset, Sampler
 from torchvision.transforms import v2 as T
+from torchvision.transforms.v2 import functional as TF
 
 # %% auto #0
 __all__ = ['MAX_IMAGE_PIXELS', 'MAX_ASPECT_RATIO', 'IMAGE_EXTENSIONS', 'FASHION_MNIST_DIR', 'FASHION_MNIST_CLASSES',
            'SAMPLE_FILE', 'RESIZE_ARITHMETIC', 'IMAGENET_MEAN', 'IMAGENET_STD', 'AUGMENTATIONS', 'ImageError',
            'eight_bit', 'to_rgb', 'size_problem', 'open_image', 'image_problem', 'check_images', 'load_folder',
            'load_manifest', 'load_collection', 'cache_dir', 'read_idx', 'load_fashion_mnist', 'write_image_folder',
-           'sample_collection', 'exact_resize', 'image_transform', 'train_transform', 'normalize_images',
-           'ImageDataset', 'split_by_image', 'split_by_class', 'require_label_pairs', 'PKSampler']
+           'sample_collection', 'resize_short_side', 'exact_resize', 'image_transform', 'train_transform',
+           'normalize_images', 'ImageDataset', 'split_by_image', 'split_by_class', 'require_label_pairs', 'PKSampler']
 
 # %% ../nbs/00_data.ipynb #c82535c7
 class ImageError(ValueError):
@@ -251,14 +252,65 @@ def sample_collection(dest=None, # where to write the images; default: the cache
     return write_image_folder(images, names, Path(dest or cache_dir()/'fashion-mnist-sample-v1'))
 
 # %% ../nbs/00_data.ipynb #e21b5287
-RESIZE_ARITHMETIC = 'float32, rounded' # part of feature cache keys (chapter 01)
+RESIZE_ARITHMETIC = 'uint8 fixed-point' # part of feature cache keys (chapter 01)
+
+@functools.lru_cache(maxsize=256)
+def _fixed_point_weights(n_in:int, n_out:int)->tuple[np.ndarray, np.ndarray, int]:
+    "Each output's first input index and integer weights (n_out, taps), and their bits of precision."
+    scale = n_in / n_out
+    support, inverse = (scale, 1 / scale) if scale >= 1 else (1.0, 1.0)
+    first, weights = np.zeros(n_out, np.int64), np.zeros((n_out, math.ceil(support) * 2 + 1))
+    for i in range(n_out):
+        center = scale * (i + 0.5)
+        lo, hi = max(int(center - support + 0.5), 0), min(int(center + support + 0.5), n_in)
+        w = np.maximum(0, 1 - np.abs((np.arange(lo, hi) - center + 0.5) * inverse))
+        total = sum(w.tolist())  # added in order, as torchvision does
+        first[i], weights[i, :hi - lo] = lo, w / total if total else w
+    precision, largest = 0, weights.max()  # the most bits that keep twice the largest under 2**15
+    while precision < 22 and int(0.5 + largest * 2 ** (precision + 1)) < 2 ** 15: precision += 1
+    return first, np.floor(0.5 + weights * 2 ** precision), precision
+
+# %% ../nbs/00_data.ipynb #dc5e115c
+def _fixed_point_pass(levels:torch.Tensor, # uint8 levels held in a float tensor
+                      dim:int, # -1 (width) or -2 (height)
+                      n_out:int)->torch.Tensor:
+    "One pass of the fixed-point resize along `dim`; the result holds uint8 levels too."
+    n_in = levels.shape[dim]
+    if n_in == n_out: return levels
+    first, weights, precision = _fixed_point_weights(n_in, n_out)
+    dtype, device = torch.float32 if precision <= 15 else torch.float64, levels.device
+    rows = levels.to(dtype).movedim(dim, -1)
+    taps = torch.as_tensor(first[:, None] + np.arange(weights.shape[1]), device=device)
+    taps, weights = taps.clamp(max=n_in - 1), torch.as_tensor(weights, dtype=dtype, device=device)
+    half = 2.0 ** (precision - 1)  # rounds the shift below to nearest
+    total = torch.full((*rows.shape[:-1], n_out), half, dtype=dtype, device=device)
+    for k in range(weights.shape[1]): total += rows[..., taps[:, k]] * weights[:, k]
+    return torch.floor(total / 2 ** precision).clamp(0, 255).movedim(-1, dim)
+
+# %% ../nbs/00_data.ipynb #6a639f38
+def _resized_size(height:int, width:int, short_side:int)->tuple[int, int]:
+    "torchvision's output size when the short side becomes `short_side`."
+    if width <= height: return int(short_side * height / width), short_side
+    return short_side, int(short_side * width / height)
+
+def _fixed_point_resize(image:torch.Tensor, short_side:int)->torch.Tensor:
+    height, width = _resized_size(*image.shape[-2:], short_side)
+    levels = _fixed_point_pass(image.float(), -1, width)
+    return _fixed_point_pass(levels, -2, height).to(torch.uint8)
+
+# %% ../nbs/00_data.ipynb #c52ed364
+def resize_short_side(image:torch.Tensor, # uint8 (..., H, W), on any device
+                      short_side:int, # the short side's new length
+                     )->torch.Tensor:
+    "`image` resized (antialiased) to `short_side`: on every device the pixels a CPU computes."
+    if image.dtype != torch.uint8:
+        raise TypeError(f"resize_short_side needs uint8 images, not {image.dtype}")
+    if image.device.type == 'cpu': return TF.resize(image, short_side, antialias=True)
+    return _fixed_point_resize(image, short_side)
 
 def exact_resize(short_side:int)->list:
-    "Transforms that resize in float32 and round to uint8: the same numbers on a CPU and a GPU."
-    # Pillow's pixels come interleaved (channels last): resizing them so is 2.6x slower
-    contiguous = T.Lambda(torch.Tensor.contiguous)
-    return [contiguous, T.ToDtype(torch.float32), T.Resize(short_side, antialias=True),
-            T.Lambda(torch.round), T.ToDtype(torch.uint8)]
+    "Transforms that resize uint8 images to the same pixels on a CPU and on a GPU."
+    return [T.Lambda(functools.partial(resize_short_side, short_side=short_side))]
 
 # %% ../nbs/00_data.ipynb #ed304978
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

@@ -467,7 +467,7 @@ def prefetched(items, # any iterable (e.g. a DataLoader)
 # %% ../nbs/01_model.ipynb #a76a1238
 CHUNK_ROWS = 2048 # rows per cache chunk (the unit of resumption)
 WORKER_NICENESS = 10 # on the CPU, decoding workers yield to the network's threads (0: they don't)
-DECODE_STREAM = True # on a GPU, decode on a CUDA stream of its own, beside the network's (False: on its)
+DECODE_STREAM = True # on a GPU, decode on a CUDA stream beside the network's (False: on the network's)
 
 def _yield_to_network(worker_id:int):
     if WORKER_NICENESS: os.nice(WORKER_NICENESS)
@@ -495,9 +495,9 @@ def _feature_batches(runner, table, transform, batch_size, num_workers, decoder)
 # %% ../nbs/01_model.ipynb #e30a945f
 @functools.cache  # once per process
 def _warn_torchvision_colours():
-    warnings.warn("torchvision decodes these JPEG files on the GPU, in colours that are not Pillow's "
-                  "(features then differ from a CPU's): pip install imgsim[gpu] (nvImageCodec) "
-                  "decodes like Pillow, or pass decoder='pil'", stacklevel=3)
+    warnings.warn("torchvision decodes these JPEG files on the GPU, in colours that are not "
+                  "Pillow's (features then differ from a CPU's): pip install imgsim[gpu] "
+                  "(nvImageCodec) decodes like Pillow, or pass decoder='pil'", stacklevel=3)
 
 def extract_features(
     table:pd.DataFrame, # collection table (needs a `path` column)
