@@ -15,6 +15,13 @@ process on one GPU, with ResNet-50 (random weights) at fp16, channels-last, batc
   the extra rows' rate (the difference of the two times) is the steady state, without the start of
   the workers, the filling of the pipeline and its draining, which a 4,096-file run pays once.
 
+And how much of Python's lock each stage leaves to the other threads: while a stage runs in a
+background thread, the main thread counts in a pure-Python loop; its count over the same count with
+nothing beside it is the share of the lock the stage left free (1: it released it while it worked;
+near 0: it held it). The stages run in one process, so a stage that holds the lock makes the others
+wait for it. (Meaningful where the stage's work runs on the GPU or on cores the counter does not
+need: on a 2-core CPU, the stage's own threads also take the counter's core.)
+
 It also prints, for chapter 01's `#| gpu` cell, how far each GPU decoder's pixels are from Pillow's
 on the small smooth picture that cell decodes.
 """
@@ -51,6 +58,24 @@ def decode_batch_alone(files, transform, device):
     def go():
         for b in items: decode_batch(b, transform, device)
     go(); return rate(go, len(files))
+
+def lock_left_free(work, seconds=1.0):
+    "Share of Python's lock that `work()`, repeated in a background thread for `seconds`, leaves free."
+    import threading
+    def count(stop):
+        n = 0
+        while not stop.is_set(): n += 1
+        return n
+    def timed_count(duration):
+        stop = threading.Event(); threading.Timer(duration, stop.set).start(); return count(stop)
+    alone = timed_count(seconds)
+    done = threading.Event()
+    def background():
+        while not done.is_set(): work()
+        sync()
+    thread = threading.Thread(target=background); thread.start()
+    beside = timed_count(seconds); done.set(); thread.join()
+    return round(beside / alone, 3)
 
 def pixel_differences():
     "Chapter 01's gpu cell: each library's mean and largest |difference| from Pillow, per file."
@@ -96,6 +121,15 @@ def main():
         stages[f'decode_batch_{library}'] = decode_batch_alone(files, transform, device)
     result['stages_images_per_second'] = {k: round(v, 1) for k, v in stages.items()}
     print(result['stages_images_per_second'], flush=True); save()
+    batch, images = files[:256], torch.randn(256, 3, 224, 224, device=device)
+    lock = {'network': lock_left_free(lambda: (runner(images), sync())),
+            'loader_8_workers': lock_left_free(lambda: loader_alone(table[:1024], transform))}
+    for library in libraries:
+        use(library)
+        decoded = torch.stack(decode_jpegs(batch, device))
+        lock[f'decode_{library}'] = lock_left_free(lambda: (decode_jpegs(batch, device), sync()))
+        lock[f'transform_{library}'] = lock_left_free(lambda: (transform(decoded), sync()))
+    result['lock_left_free'] = lock; print(lock, flush=True); save()
     variants = [(library, stream) for library in libraries for stream in (True, False)]
     rates, features = {f'{l}_{"own_stream" if s else "network_stream"}': [] for l, s in variants}, {}
     steady, thrice = {name: [] for name in rates}, pd.concat([table] * 3, ignore_index=True)
