@@ -63,7 +63,7 @@ def main():
             warnings.simplefilter('always')
             full = train_full(fit, val, backbone, TrainConfig(mode='full', epochs=a.epochs, p=10, k=6, seed=seed, augment=a.augment),
                               head=light.head, num_workers=a.workers, progress=False)
-        tuned_x = test_x if full.backbone is None else extract_features(test, Runner(full.backbone, 'cpu'), cache=False, progress=False)[0]
+        tuned_x = test_x if full.backbone is None else extract_features(test, Runner(full.backbone), cache=False, progress=False)[0]  # on the GPU where there is one
         row['full'] = scores(embed_features(full.head, tuned_x), test.label) | dict(
             kept='probe' if full.backbone is None else f"epoch {full.best_epoch}", train_seconds=round(full.seconds, 1),
             history=full.history.round(4).to_dict('list'), warnings=[str(w.message) for w in caught if 'probe' in str(w.message)])

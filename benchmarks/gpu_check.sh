@@ -12,7 +12,8 @@
 #   (170, 150, 160, 150, 240); DEADLINE (570): no step runs past this many seconds of the script, so
 #   that it ends inside one device call's 600 s. On an H100 (2026-11-28) tests took 65 s, extract 90,
 #   pipeline 37 (before its steady-state runs, about 90 now), speed 85; one seed of finetune takes over
-#   4 minutes: run it in a call of its own (STEPS=finetune FINETUNE_LIMIT=560).
+#   4 minutes: run it in a call of its own (STEPS=finetune FINETUNE_LIMIT=560 FINETUNE_SEEDS=0; the
+#   JSON is written after each seed).
 #
 # The GPU machine has PyTorch, torchvision, numpy, pandas, pyarrow, pillow, scikit-learn, matplotlib,
 # tqdm, safetensors, anyio, httpx (see benchmarks/README.md); the rest comes from .whl/ (about 36 MiB,
@@ -92,5 +93,5 @@ want extract && step gpu_extract ${EXTRACT_LIMIT:-150} python3 benchmarks/gpu_ex
 want pipeline && step gpu_pipeline ${PIPELINE_LIMIT:-160} python3 benchmarks/gpu_pipeline.py --out "$(realpath "$OUT")/gpu_pipeline.json"
 want speed && step train_speed ${SPEED_LIMIT:-150} python3 benchmarks/gpu_smoke.py "$OUT/gpu_speed.json" --checks speed
 # 3. quality: full fine-tuning vs light mode at 224 px on Fashion-MNIST, per seed (written after each seed)
-want finetune && step full_finetune ${FINETUNE_LIMIT:-240} python3 benchmarks/full_finetune.py --size 224 --seeds 0 1 2 --epochs 10 --augment flip \
+want finetune && step full_finetune ${FINETUNE_LIMIT:-240} python3 benchmarks/full_finetune.py --size 224 --seeds ${FINETUNE_SEEDS:-0 1 2} --epochs 10 --augment flip \
   --workers 12 --root .gpu_data/fashion-mnist --out "$(realpath "$OUT")/full_finetune_gpu224.json"
