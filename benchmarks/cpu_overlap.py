@@ -9,7 +9,8 @@ preprocessed batch (the ceiling), then `extract_features(cache=False)` from the 
 decoding configuration (Pillow in 1 or 2 worker processes, niced as imgsim does by default or
 not; or decoding in the main process, in `prefetched`'s background thread; or 2 niced workers with
 the float32 resize, rounded, that imgsim used on 2026-11-27 before it emulated the CPU's fixed-point
-resize on GPUs instead). With --steady, each configuration also runs on the first half of the files,
+resize on GPUs instead); or 2 niced workers handing over normalised float32 batches, as before the
+runner learned to normalise uint8 ones itself. With --steady, each configuration also runs on the first half of the files,
 and the second half's rate (the difference of the two times) is reported as '..., steady'. Reported: images/s per configuration and its ratio to the network-alone rate
 of the same round (issue 14's target: >= 0.85). Writes benchmarks/results/cpu_overlap.json.
 """
@@ -27,7 +28,8 @@ CONFIGS = {'pil, 1 worker': dict(decoder='pil', num_workers=1), 'pil, 2 workers'
            'pil, 2 workers, not niced': dict(decoder='pil', num_workers=2, niceness=0),
            'pil, 1 worker, not niced': dict(decoder='pil', num_workers=1, niceness=0),
            'device (main process), 1 reader': dict(decoder='device', num_workers=1),
-           'pil, 2 workers, float32 resize (2026-11-27)': dict(decoder='pil', num_workers=2, resize='float32')}
+           'pil, 2 workers, float32 resize (2026-11-27)': dict(decoder='pil', num_workers=2, resize='float32'),
+           'pil, 2 workers, normalised float batches (before 2026-11-28)': dict(decoder='pil', num_workers=2, batches='float32')}
 
 def float32_resize_transform(spec, normalize:bool=True):
     "The evaluation transform as it was on 2026-11-27: resized in float32 (contiguous first), rounded."
@@ -64,6 +66,8 @@ def main():
             config = dict(CONFIGS[name]); model_module.WORKER_NICENESS = config.pop('niceness', NICENESS)
             exact = model_module.BackboneSpec.transform
             if config.pop('resize', 'exact') == 'float32': model_module.BackboneSpec.transform = float32_resize_transform
+            if config.pop('batches', 'uint8') == 'float32':  # the workers normalise, as before
+                model_module.BackboneSpec.transform = lambda spec, normalize=True: exact(spec, normalize=True)
             try:
                 start = time.perf_counter(); extract_features(table, runner, cache=False, progress=False, **config)
                 whole = time.perf_counter() - start; row[name] = len(table) / whole

@@ -256,7 +256,7 @@ RESIZE_ARITHMETIC = 'uint8 fixed-point' # part of feature cache keys (chapter 01
 
 @functools.lru_cache(maxsize=256)
 def _fixed_point_weights(n_in:int, n_out:int)->tuple[np.ndarray, np.ndarray, int]:
-    "Each output's first input index and integer weights (n_out, taps), and their bits of precision."
+    "Each output's first input index and integer weights (n_out, taps), and their precision."
     scale = n_in / n_out
     support, inverse = (scale, 1 / scale) if scale >= 1 else (1.0, 1.0)
     first, weights = np.zeros(n_out, np.int64), np.zeros((n_out, math.ceil(support) * 2 + 1))

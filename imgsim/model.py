@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from io import BytesIO
 from PIL import Image
 from .data import ImageError, ImageDataset, cache_dir, image_transform
-from .data import IMAGENET_MEAN, IMAGENET_STD
+from .data import IMAGENET_MEAN, IMAGENET_STD, normalize_images
 from .data import open_image, size_problem, MAX_IMAGE_PIXELS, RESIZE_ARITHMETIC
 
 # %% auto #0
@@ -246,34 +246,51 @@ class Runner:
 def _run_torch(self:Runner, images:torch.Tensor)->np.ndarray:
     "Features of a batch in PyTorch, with autocast for reduced precision."
 
-    fast = self.precision != 'fp32'
+    fast, spec = self.precision != 'fp32', self.backbone.spec
     elsewhere = next(self._compiled.parameters()).device != self.device  # another runner moved it
     if elsewhere: self._compiled.to(self.device)
     layout = torch.channels_last if fast else torch.contiguous_format
-    images = images.to(self.device, non_blocking=True, memory_format=layout)
+    images = normalize_images(images.to(self.device, non_blocking=True), spec.mean, spec.std)
+    images = images.contiguous(memory_format=layout)
     reduced = torch.bfloat16 if self.precision == 'bf16' else torch.float16
     with torch.autocast(self.device.type, dtype=reduced, enabled=fast):
         return to_numpy(self._compiled(images).float())
 
+# %% ../nbs/01_model.ipynb #6da26fe2
+@patch
+def _openvino_network(self:Runner, uint8:bool):
+    "The network compiled by OpenVINO, for float batches or for uint8 ones it normalises itself."
+    import openvino as ov
+    from openvino.preprocess import PrePostProcessor
+    spec, size = self.backbone.spec, self.backbone.spec.image_size
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        model = ov.convert_model(self.backbone.cpu().float(),
+                                 example_input=torch.zeros(1, 3, size, size),
+                                 input=[(-1, 3, size, size)])
+    if uint8:  # (x / 255 - mean) / std, as (x - 255 mean) / (255 std)
+        steps = PrePostProcessor(model)
+        steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout('NCHW'))
+        steps.input().model().set_layout(ov.Layout('NCHW'))
+        steps.input().preprocess().convert_element_type(ov.Type.f32) \
+             .mean([255 * m for m in spec.mean]).scale([255 * s for s in spec.std])
+        model = steps.build()
+    hints = {'INFERENCE_PRECISION_HINT': 'bf16' if self.precision == 'bf16' else 'f32',
+             'PERFORMANCE_HINT': 'LATENCY'}
+    return ov.Core().compile_model(model, 'CPU', hints)
+
 @patch
 def _run_openvino(self:Runner, images:torch.Tensor)->np.ndarray:
-    "Features of a batch in OpenVINO, converting the network on first use."
-    if self._compiled is None:
-        import openvino as ov
-        size = self.backbone.spec.image_size
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            model = ov.convert_model(self.backbone.cpu().float(),
-                                     example_input=torch.zeros(1, 3, size, size),
-                                     input=[(-1, 3, size, size)])
-        hints = {'INFERENCE_PRECISION_HINT': 'bf16' if self.precision == 'bf16' else 'f32',
-                 'PERFORMANCE_HINT': 'LATENCY'}
-        self._compiled = ov.Core().compile_model(model, 'CPU', hints)
-    return np.asarray(self._compiled(to_numpy(images))[0], dtype=np.float32)
+    "Features of a batch in OpenVINO, converting the network on first use of each input type."
+    if self._compiled is None: self._compiled = {}
+    uint8 = images.dtype == torch.uint8
+    if uint8 not in self._compiled: self._compiled[uint8] = self._openvino_network(uint8)
+    return np.asarray(self._compiled[uint8](to_numpy(images))[0], dtype=np.float32)
 
 @patch
 def __call__(self:Runner, images:torch.Tensor)->np.ndarray:
-    "Features of a batch of preprocessed images, as float32 numpy."
+    ("Features of a batch of preprocessed images (normalised float, or uint8 that the runner "
+     "normalises), as float32 numpy.")
     return self._run_openvino(images) if self.engine == 'openvino' else self._run_torch(images)
 
 # %% ../nbs/01_model.ipynb #ccea251f
@@ -467,7 +484,7 @@ def prefetched(items, # any iterable (e.g. a DataLoader)
 # %% ../nbs/01_model.ipynb #a76a1238
 CHUNK_ROWS = 2048 # rows per cache chunk (the unit of resumption)
 WORKER_NICENESS = 10 # on the CPU, decoding workers yield to the network's threads (0: they don't)
-DECODE_STREAM = True # on a GPU, decode on a CUDA stream beside the network's (False: on the network's)
+DECODE_STREAM = True # on a GPU, decode on a stream beside the network's (False: on the network's)
 
 def _yield_to_network(worker_id:int):
     if WORKER_NICENESS: os.nice(WORKER_NICENESS)
@@ -535,7 +552,8 @@ def extract_features(
 # %% ../nbs/01_model.ipynb #9105e05f
 def _extract_to(folder:Path, table, runner, batch_size, num_workers, progress, decoder='pil'):
     folder.mkdir(parents=True, exist_ok=True)
-    transform, n = runner.backbone.spec.transform(), len(table)
+    # Pillow's workers hand over uint8 (a quarter of the bytes), which the runner normalises
+    transform, n = runner.backbone.spec.transform(normalize=decoder == 'device'), len(table)
     if num_workers is None: num_workers = 0 if n <= 2 * batch_size else min(8, os.cpu_count() or 1)
     todo = [s for s in range(0, n, CHUNK_ROWS) if not (folder/f"part-{s:09d}.npz").exists()]
     pending = table.iloc[[r for s in todo for r in range(s, min(s + CHUNK_ROWS, n))]]
