@@ -537,9 +537,9 @@ def extract_features(
     if decoder not in ('pil', 'device'):
         raise ValueError(f"decoder must be auto, pil or device, not {decoder!r}")
     numerics = f"{runner.engine}/{runner.precision}"
-    if decoder == 'device': numerics += f'/device-decoded/{jpeg_library(runner.device)}'
-    if decoder == 'device' and cuda and jpeg_library(runner.device) == 'torchvision':
-        _warn_torchvision_colours()
+    library = jpeg_library(runner.device, GPU_JPEG_LIBRARY)  # the one `decode_jpegs` will use
+    if decoder == 'device': numerics += f'/device-decoded/{library}'
+    if decoder == 'device' and cuda and library == 'torchvision': _warn_torchvision_colours()
     key = feature_cache_key(table, runner.backbone, numerics)
     folder = cache_dir()/'features'/key if cache else Path(tempfile.mkdtemp())
     if not (folder/'features.npy').exists():
