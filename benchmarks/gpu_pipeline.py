@@ -1,6 +1,6 @@
 """Where GPU extraction's time goes (issue 14), and what decoding on a CUDA stream of its own gains.
 
-    python benchmarks/gpu_pipeline.py [--images 4096] [--rounds 3] [--out gpu_pipeline.json]
+    python benchmarks/gpu_pipeline.py [--images 4096] [--rounds 2] [--out gpu_pipeline.json]
 
 On the speed files of gpu_extract.py (500x375 JPEG files with added noise, 48 KB each), in one
 process on one GPU, with ResNet-50 (random weights) at fp16, channels-last, batch 256:
@@ -96,7 +96,7 @@ def pixel_differences():
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument('--images', type=int, default=4096); p.add_argument('--rounds', type=int, default=3)
+    p.add_argument('--images', type=int, default=4096); p.add_argument('--rounds', type=int, default=2)
     p.add_argument('--out', default='gpu_pipeline.json')
     p.add_argument('--device', default='cuda', help="cpu: a quick check of the script itself")
     a = p.parse_args(); cuda = a.device == 'cuda'
