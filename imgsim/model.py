@@ -416,7 +416,10 @@ def decode_jpegs(data:list, # encoded JPEG files (bytes)
      "None where the decoder refuses a file.")
     images = [None] * len(data)
     if jpeg_library(device, library or GPU_JPEG_LIBRARY) == 'nvimgcodec':
-        images = _decode_with_nvimgcodec(data, torch.device(device))
+        try: images = _decode_with_nvimgcodec(data, torch.device(device))
+        except Exception as e:  # not a file's fault (those come back as None): the installation's
+            raise RuntimeError(f"nvImageCodec failed on {device}: {e}. Decode with torchvision "
+                               "instead: imgsim.model.GPU_JPEG_LIBRARY = 'torchvision'") from e
     retry = [j for j, x in enumerate(images) if x is None]
     for j, image in zip(retry, _decode_with_torchvision([data[j] for j in retry], device)):
         images[j] = image
