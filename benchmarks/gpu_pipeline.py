@@ -22,6 +22,10 @@ near 0: it held it). The stages run in one process, so a stage that holds the lo
 wait for it. (Meaningful where the stage's work runs on the GPU or on cores the counter does not
 need: on a 2-core CPU, the stage's own threads also take the counter's core.)
 
+Last, an experiment: the network replayed from one CUDA graph for full batches (one launch instead
+of a few hundred, so the main thread runs little Python), its features against the eager ones, and
+its end-to-end and steady-state rates.
+
 It also prints, for chapter 01's `#| gpu` cell, how far each GPU decoder's pixels are from Pillow's
 on the small smooth picture that cell decodes.
 """
@@ -76,6 +80,39 @@ def lock_left_free(work, seconds=1.0):
     thread = threading.Thread(target=background); thread.start()
     beside = timed_count(seconds); done.set(); thread.join()
     return round(beside / alone, 3)
+
+def graphed(runner, batch=256):
+    "An experiment: the runner's network on full batches replayed from one CUDA graph (little Python)."
+    network, size, device = runner._compiled, runner.backbone.spec.image_size, runner.device
+    static = torch.zeros(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
+    def fp16(): return torch.autocast('cuda', dtype=torch.float16, cache_enabled=False)
+    side = torch.cuda.Stream(device); side.wait_stream(torch.cuda.current_stream(device))
+    with torch.inference_mode(), torch.cuda.stream(side), fp16():
+        for _ in range(3): network(static)  # warm-up beside the main stream, as capture needs
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.inference_mode(), fp16(), torch.cuda.graph(graph): out = network(static)
+    eager = runner._run_torch
+    def run(images):
+        if images.shape[0] != batch or images.dtype == torch.uint8: return eager(images)
+        static.copy_(images); graph.replay(); return out.float().cpu().numpy()
+    return run
+
+def cuda_graph_experiment(runner, table, seconds, thrice, rounds=2):
+    "The network through a CUDA graph: its features, the network alone, end to end and steady state."
+    images = torch.randn(256, 3, 224, 224, device=runner.device)
+    eager_features = runner(images)
+    runner._run_torch = graphed(runner)
+    try:
+        result = dict(max_feature_difference=float(np.abs(runner(images) - eager_features).max()),
+                      network_alone=round(network_only(runner), 1), end_to_end=[], steady_state=[],
+                      library=model.jpeg_library('cuda', model.GPU_JPEG_LIBRARY))
+        for _ in range(rounds):
+            once, three_times = seconds(table), seconds(thrice)
+            result['end_to_end'].append(round(len(table) / once, 1))
+            result['steady_state'].append(round((len(thrice) - len(table)) / (three_times - once), 1))
+        return result
+    finally: del runner._run_torch
 
 def pixel_differences():
     "Chapter 01's gpu cell: each library's mean and largest |difference| from Pillow, per file."
@@ -155,6 +192,9 @@ def main():
         l: round(max(rates[f'{l}_own_stream']) / max(rates[f'{l}_network_stream']), 3) for l in libraries}
     result['same_features_either_stream'] = {
         l: float(np.abs(features[l, True] - features[l, False]).max()) for l in libraries}
+    if cuda:  # an experiment for the next step: less Python in the main thread
+        try: result['cuda_graph_network'] = cuda_graph_experiment(runner, table, seconds, thrice)
+        except Exception as e: result['cuda_graph_network'] = f"FAILED: {e!r}"
     print(json.dumps(result, indent=2)); save()
 
 if __name__ == '__main__': main()
