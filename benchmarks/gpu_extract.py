@@ -42,9 +42,11 @@ def use(variant:str):
     "Set imgsim's JPEG library settings to `variant`'s."
     model.GPU_JPEG_LIBRARY, model.NVIMGCODEC_OPTIONS, model.NVIMGCODEC_HARDWARE_SHARE = VARIANTS[variant]
 
+def in_batches(items:list, batch=256): return [items[i:i + batch] for i in range(0, len(items), batch)]
+
 def decode_only(data:list, device, batch=256):
     "Decoding alone, batches of files in memory: images/s, and the CPU cores it kept busy."
-    batches = [data[i:i + batch] for i in range(0, len(data), batch)]
+    batches = in_batches(data, batch)
     def go():
         for b in batches: decode_jpegs(b, device)
     go(); sync(); wall, cpu, thread = time.perf_counter(), time.process_time(), time.thread_time()

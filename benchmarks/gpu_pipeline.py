@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 warnings.simplefilter('ignore')
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from extract_speed import make_jpegs
-from gpu_extract import sync, rate, network_only, use, decode_only
+from gpu_extract import sync, rate, network_only, use, decode_only, in_batches
 from imgsim import model
 from imgsim.model import (load_backbone, extract_features, Runner, decode_jpegs, decode_batch,
                           EncodedImageDataset, device_decodable)
@@ -47,8 +47,6 @@ def loader_alone(table, transform, workers=8, batch=256):
     loader = DataLoader(EncodedImageDataset(table, transform, 256), batch_size=batch,
                         num_workers=workers, collate_fn=list)
     return rate(lambda: [len(b) for b in loader], len(table))
-
-def in_batches(files, batch=256): return [files[i:i + batch] for i in range(0, len(files), batch)]
 
 def transform_alone(files, transform, device):
     decoded = [torch.stack(decode_jpegs(b, device)) for b in in_batches(files)[:4]]
@@ -106,7 +104,7 @@ def cuda_graph_experiment(runner, table, seconds, thrice, rounds=2):
     try:
         result = dict(max_feature_difference=float(np.abs(runner(images) - eager_features).max()),
                       network_alone=round(network_only(runner), 1), end_to_end=[], steady_state=[],
-                      library=model.jpeg_library('cuda', model.GPU_JPEG_LIBRARY))
+                      library=model.jpeg_library('cuda'))
         for _ in range(rounds):
             once, three_times = seconds(table), seconds(thrice)
             result['end_to_end'].append(round(len(table) / once, 1))

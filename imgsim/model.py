@@ -347,12 +347,13 @@ def _nvimgcodec():
 
 # %% ../nbs/01_model.ipynb #d097b0b6
 def jpeg_library(device, # where the files are to be decoded
-                 library:str='auto', # one of `JPEG_LIBRARIES`
+                 library:str|None=None, # one of `JPEG_LIBRARIES`; None: `GPU_JPEG_LIBRARY` on a GPU
                 )->str:
     "The library that decodes JPEG files on `device`: 'torchvision' or 'nvimgcodec'."
+    cuda = torch.device(device).type == 'cuda'
+    library = library or (GPU_JPEG_LIBRARY if cuda else 'auto')
     if library not in JPEG_LIBRARIES:
         raise ValueError(f"library must be one of {', '.join(JPEG_LIBRARIES)}, not {library!r}")
-    cuda = torch.device(device).type == 'cuda'
     if library == 'nvimgcodec' and not cuda:
         raise ValueError("nvimgcodec decodes on CUDA devices only")
     if library == 'nvimgcodec' and not _nvimgcodec():
@@ -410,12 +411,12 @@ def _decode_with_torchvision(data:list[bytes], device)->list:
 # %% ../nbs/01_model.ipynb #da4af531
 def decode_jpegs(data:list, # encoded JPEG files (bytes)
                  device='cpu', # where to decode
-                 library:str|None=None, # see `jpeg_library` (default: `GPU_JPEG_LIBRARY`)
+                 library:str|None=None, # see `jpeg_library` (None: `GPU_JPEG_LIBRARY` on a GPU)
                 )->list:
     ("RGB uint8 (3, H, W) images decoded in one batch on `device`; "
      "None where the decoder refuses a file.")
     images = [None] * len(data)
-    if jpeg_library(device, library or GPU_JPEG_LIBRARY) == 'nvimgcodec':
+    if jpeg_library(device, library) == 'nvimgcodec':
         try: images = _decode_with_nvimgcodec(data, torch.device(device))
         except Exception as e:  # not a file's fault (those come back as None): the installation's
             raise RuntimeError(f"nvImageCodec failed on {device}: {e}. Decode with torchvision "
@@ -540,9 +541,9 @@ def extract_features(
     if decoder not in ('pil', 'device'):
         raise ValueError(f"decoder must be auto, pil or device, not {decoder!r}")
     numerics = f"{runner.engine}/{runner.precision}"
-    library = jpeg_library(runner.device, GPU_JPEG_LIBRARY)  # the one `decode_jpegs` will use
-    if decoder == 'device': numerics += f'/device-decoded/{library}'
-    if decoder == 'device' and cuda and library == 'torchvision': _warn_torchvision_colours()
+    if decoder == 'device':  # the library `decode_jpegs` will use
+        numerics += f'/device-decoded/{(library := jpeg_library(runner.device))}'
+        if cuda and library == 'torchvision': _warn_torchvision_colours()
     key = feature_cache_key(table, runner.backbone, numerics)
     folder = cache_dir()/'features'/key if cache else Path(tempfile.mkdtemp())
     if not (folder/'features.npy').exists():
