@@ -450,6 +450,7 @@ def _run_shards(folder, out, table, todo, address, cpus_per_actor, batch_size, o
     import ray
     started = not ray.is_initialized()
     if started: ray.init(address=address, log_to_driver=False)
+    threads_before = set(threading.enumerate())
     try:
         gpus, cpus = ray.cluster_resources().get('GPU', 0), ray.cluster_resources().get('CPU', 1)
         actors = int(gpus) if gpus >= 1 else max(1, int(cpus // cpus_per_actor))
@@ -467,17 +468,22 @@ def _run_shards(folder, out, table, todo, address, cpus_per_actor, batch_size, o
             rows.close()  # a traceback holding this frame would keep them, and a later collection
             del rows, done, shards  # touching Ray after ray.shutdown() ends the process
             gc.collect()
-            _wait_for_ray_data()
+            _end_ray_data_threads(threads_before)
     finally:
         if started: ray.shutdown()
 
-def _wait_for_ray_data(timeout:float=60.):
-    "Wait for Ray Data's executor threads to end (its own shutdown waits 2 s, then leaves them)."
-    try: from ray.data._internal.execution.streaming_executor import StreamingExecutor
-    except ImportError: return  # another Ray version: nothing known to wait for
+# %% ../nbs/10_scale.ipynb #6a6e72e1
+def _end_ray_data_threads(before:set, # the threads that ran before Ray Data started
+                          timeout:float=60.):
+    "Stop and join the Ray Data threads started since `before` (executor, block prefetchers)."
+    from ray.data._internal.block_batching.util import WaitBlockPrefetcher
+    from ray.data._internal.execution.streaming_executor import StreamingExecutor
     deadline = time.monotonic() + timeout
-    for thread in threading.enumerate():
-        if isinstance(thread, StreamingExecutor): thread.join(max(0., deadline - time.monotonic()))
+    for thread in set(threading.enumerate()) - before:
+        owner = getattr(getattr(thread, '_target', None), '__self__', None)
+        if isinstance(owner, WaitBlockPrefetcher): owner.stop()  # else it parks for ever
+        if isinstance(owner, WaitBlockPrefetcher) or isinstance(thread, StreamingExecutor):
+            thread.join(max(0., deadline - time.monotonic()))
 
 # %% ../nbs/10_scale.ipynb #987d0fbe
 def _shard_frame(table:pd.DataFrame, todo:pd.DataFrame)->pd.DataFrame:
