@@ -4,13 +4,14 @@
 
 # %% ../nbs/01_model.ipynb #03383c12
 from __future__ import annotations
-import functools, hashlib, json, os, queue, shutil, tempfile, threading, warnings
+import functools, hashlib, itertools, json, multiprocessing, os, queue, shutil, tempfile, threading, warnings
 from dataclasses import dataclass
 from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 from io import BytesIO
@@ -21,11 +22,12 @@ from .data import open_image, size_problem, MAX_IMAGE_PIXELS, RESIZE_ARITHMETIC
 
 # %% auto #0
 __all__ = ['BACKBONES', 'JPEG_LIBRARIES', 'GPU_JPEG_LIBRARY', 'NVIMGCODEC_OPTIONS', 'NVIMGCODEC_HARDWARE_SHARE',
-           'MAX_DECODE_PIXELS', 'CHUNK_ROWS', 'WORKER_NICENESS', 'DECODE_STREAM', 'BackboneSpec', 'register_backbone',
-           'WeightsUnavailable', 'resnet50_weights_file', 'load_backbone', 'EmbeddingHead', 'resolve_device',
-           'to_tensor', 'to_numpy', 'embed_features', 'EmbeddingNet', 'cpu_has_bf16', 'Runner', 'feature_cache_key',
-           'device_decodable', 'EncodedImageDataset', 'jpeg_library', 'decode_jpegs', 'decode_batch', 'prefetched',
-           'extract_features', 'embed_images']
+           'MAX_DECODE_PIXELS', 'CPU_DECODING', 'PIN_DECODING_THREADS', 'WORKER_NICENESS', 'DECODE_BETWEEN_BATCHES',
+           'CHUNK_ROWS', 'DECODE_STREAM', 'BackboneSpec', 'register_backbone', 'WeightsUnavailable',
+           'resnet50_weights_file', 'load_backbone', 'EmbeddingHead', 'resolve_device', 'to_tensor', 'to_numpy',
+           'embed_features', 'EmbeddingNet', 'cpu_has_bf16', 'Runner', 'feature_cache_key', 'device_decodable',
+           'EncodedImageDataset', 'jpeg_library', 'decode_jpegs', 'decode_batch', 'prefetched', 'extract_features',
+           'embed_images']
 
 # %% ../nbs/01_model.ipynb #5d07167c
 @dataclass
@@ -485,19 +487,55 @@ def prefetched(items, # any iterable (e.g. a DataLoader)
             yield got[0]
     finally: stop.set()
 
-# %% ../nbs/01_model.ipynb #a76a1238
-CHUNK_ROWS = 2048 # rows per cache chunk (the unit of resumption)
+# %% ../nbs/01_model.ipynb #5d3d072a
+CPU_DECODING = 'threads' # on the CPU: Pillow in threads between the batches, or 'processes'
+PIN_DECODING_THREADS = True # on Linux, each of several decoding threads keeps to a core of its own
+
+def _one_core_each(threads:int)->Callable|None:
+    "A thread initializer giving each new thread its own core (None: no pinning here)."
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else []
+    if not PIN_DECODING_THREADS or not 2 <= threads <= len(cores): return None  # one: no sharing
+    count = itertools.count()
+    return lambda: os.sched_setaffinity(0, {cores[next(count)]})
+
+def _decoded_in_threads(dataset, batch_size:int, threads:int):
+    "`dataset` in batches (as a DataLoader collates them), decoded by `threads` threads on demand."
+    with ThreadPoolExecutor(max(1, threads), initializer=_one_core_each(max(1, threads))) as pool:
+        for start in range(0, len(dataset), batch_size):
+            rows = range(start, min(start + batch_size, len(dataset)))
+            yield default_collate(list(pool.map(dataset.__getitem__, rows)))
+
+# %% ../nbs/01_model.ipynb #21bf8a4d
 WORKER_NICENESS = 10 # on the CPU, decoding workers yield to the network's threads (0: they don't)
-DECODE_STREAM = True # on a GPU, decode on a stream beside the network's (False: on the network's)
+DECODE_BETWEEN_BATCHES = True # on the CPU, workers decode while the network waits (False: always)
+
+class _BetweenBatches(Dataset):
+    "`dataset`, whose items wait (in the workers) while the network runs."
+    def __init__(self, dataset, network_idle): self.dataset, self.idle = dataset, network_idle
+    def __len__(self): return len(self.dataset)
+    def __getitem__(self, i): self.idle.wait(); return self.dataset[i]
 
 def _yield_to_network(worker_id:int):
     if WORKER_NICENESS: os.nice(WORKER_NICENESS)
 
+# %% ../nbs/01_model.ipynb #a76a1238
+CHUNK_ROWS = 2048 # rows per cache chunk (the unit of resumption)
+DECODE_STREAM = True # on a GPU, decode on a stream beside the network's (False: on the network's)
+
 def _feature_batches(runner, table, transform, batch_size, num_workers, decoder):
-    "(features, error messages) for each batch of `table`'s rows, from one DataLoader."
+    "(features, error messages) for each batch of `table`'s rows, from threads or a DataLoader."
     on_device, cuda = decoder == 'device', runner.device.type == 'cuda'
     draft = runner.backbone.spec.resize
     dataset = (EncodedImageDataset if on_device else ImageDataset)(table, transform, draft)
+    if CPU_DECODING not in ('threads', 'processes'):
+        raise ValueError(f"CPU_DECODING must be 'threads' or 'processes', not {CPU_DECODING!r}")
+    if not cuda and not on_device and CPU_DECODING == 'threads':  # between batches, by construction
+        for images, _, reasons in _decoded_in_threads(dataset, batch_size, num_workers):
+            yield runner(images), list(reasons)
+        return
+    idle = None  # on the CPU, an event the workers wait for: set while the network is not running
+    if not cuda and num_workers and DECODE_BETWEEN_BATCHES:
+        idle = multiprocessing.Event(); idle.set(); dataset = _BetweenBatches(dataset, idle)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
                         collate_fn=list if on_device else None, pin_memory=cuda and not on_device,
                         worker_init_fn=None if cuda else _yield_to_network)
@@ -511,7 +549,11 @@ def _feature_batches(runner, table, transform, batch_size, num_workers, decoder)
         if ready is not None:  # the network's stream waits for this batch alone
             stream = torch.cuda.current_stream(runner.device)
             stream.wait_event(ready); images.record_stream(stream)
-        yield runner(images), list(reasons)
+        if idle is not None: idle.clear()
+        try: features = runner(images)
+        finally:
+            if idle is not None: idle.set()
+        yield features, list(reasons)
 
 # %% ../nbs/01_model.ipynb #e30a945f
 @functools.cache  # once per process
@@ -524,7 +566,7 @@ def extract_features(
     table:pd.DataFrame, # collection table (needs a `path` column)
     backbone:nn.Module, # from `load_backbone`
     batch_size:int|None=None, # images per forward pass (default: 32 on CPU, 256 on GPU)
-    num_workers:int|None=None, # decoding processes (default: the CPU count, at most 8)
+    num_workers:int|None=None, # decoding threads (CPU) or processes (default: CPUs, at most 8)
     device='auto', precision:str='auto', engine:str='auto', # see `Runner`
     decoder:str='auto', # 'pil' (workers), 'device' (the runner's) or 'auto' (device on a GPU)
     cache:bool=True, # read and write the on-disk feature cache
@@ -565,17 +607,17 @@ def _extract_to(folder:Path, table, runner, batch_size, num_workers, progress, d
     bar = tqdm(total=n, initial=n - len(pending), desc=f"features {runner.backbone.spec.name}",
                unit='img', disable=not progress)
     with bar:
-        features, errors = np.zeros((0, 0), np.float32), []
+        pieces, errors = [], []  # joined once per chunk: copying the chunk per batch adds up
         for start in todo:
             rows = min(start + CHUNK_ROWS, n) - start
             while len(errors) < rows:
                 more, reasons = next(batches); bar.update(len(reasons))
-                features = np.concatenate([features, more]) if len(features) else more
-                errors = errors + reasons
+                pieces.append(more); errors += reasons
+            features = np.concatenate(pieces)
             messages = np.array(errors[:rows], dtype=object).astype(str)
             np.savez(folder/'partial.npz', features=features[:rows], errors=messages)
             os.replace(folder/'partial.npz', folder/f"part-{start:09d}.npz")
-            features, errors = features[rows:], errors[rows:]
+            pieces, errors = [features[rows:]], errors[rows:]
     parts = [np.load(p) for p in sorted(folder.glob('part-*.npz'))]
     (folder/'errors.json').write_text(json.dumps([str(e) for p in parts for e in p['errors']]))
     np.save(folder/'partial.npy', np.concatenate([p['features'] for p in parts]))
