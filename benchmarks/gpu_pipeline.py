@@ -22,6 +22,10 @@ near 0: it held it). The stages run in one process, so a stage that holds the lo
 wait for it. (Meaningful where the stage's work runs on the GPU or on cores the counter does not
 need: on a 2-core CPU, the stage's own threads also take the counter's core.)
 
+Then stages two at a time, each in a thread, with their data in memory (the network, `decode_batch`
+on a stream of its own, the DataLoader): how far they overlap, 0 (one after the other) to 1 (fully).
+Stages that serialise here with the CUDA graph below are held up by the GPU, not by Python's lock.
+
 Last, an experiment: the network replayed from one CUDA graph for full batches (one launch instead
 of a few hundred, so the main thread runs little Python), its features against the eager ones, and
 its end-to-end and steady-state rates.
@@ -79,6 +83,44 @@ def lock_left_free(work, seconds=1.0):
     beside = timed_count(seconds); done.set(); thread.join()
     return round(beside / alone, 3)
 
+def overlap(first, second):
+    "How far two works overlap run at once, each in a thread: 0, one after the other; 1, fully."
+    import threading
+    def seconds(*works):
+        threads = [threading.Thread(target=work) for work in works]
+        start = time.perf_counter()
+        for thread in threads: thread.start()
+        for thread in threads: thread.join()
+        sync(); return time.perf_counter() - start
+    seconds(first, second)  # warm-up
+    a, b, both = seconds(first), seconds(second), seconds(first, second)
+    return dict(alone=[round(a, 3), round(b, 3)], together=round(both, 3),
+                overlap=round((a + b - both) / min(a, b), 3))
+
+def on_stream_of_its_own(work, device):
+    "`work` on a CUDA stream of its own, as extraction decodes (None on the CPU: as it is)."
+    if device.type != 'cuda': return work
+    side = torch.cuda.Stream(device)
+    def run():
+        with torch.cuda.stream(side): work()
+        side.synchronize()
+    return run
+
+def overlaps(runner, table, files, transform, libraries):
+    "Stages run two at once, data in memory: what serialises them (Python's lock, or the GPU)."
+    device, images = runner.device, torch.randn(256, 3, 224, 224, device=runner.device)
+    items = [[(f, i, '', device_decodable(f)) for i, f in enumerate(b)] for b in in_batches(files)]
+    def network(): [runner(images) for _ in range(len(files) // 256)]
+    def loader(): loader_alone(table, transform)
+    out = {'loader_and_network': overlap(loader, network)}
+    for library in libraries:
+        use(library)
+        def decoding(): [decode_batch(b, transform, device) for b in items]
+        decoding = on_stream_of_its_own(decoding, device)
+        out[f'decode_batch_{library}_and_network'] = overlap(decoding, network)
+        out[f'loader_and_decode_batch_{library}'] = overlap(loader, decoding)
+    return out
+
 def graphed(runner, batch=256):
     "An experiment: the runner's network on full batches replayed from one CUDA graph (little Python)."
     network, size, device = runner._compiled, runner.backbone.spec.image_size, runner.device
@@ -96,8 +138,8 @@ def graphed(runner, batch=256):
         static.copy_(images); graph.replay(); return out.float().cpu().numpy()
     return run
 
-def cuda_graph_experiment(runner, table, seconds, thrice, rounds=2):
-    "The network through a CUDA graph: its features, the network alone, end to end and steady state."
+def cuda_graph_experiment(runner, table, seconds, thrice, probe, rounds=2):
+    "The network through a CUDA graph: its features, alone, end to end, steady state, `probe()`."
     images = torch.randn(256, 3, 224, 224, device=runner.device)
     eager_features = runner(images)
     runner._run_torch = graphed(runner)
@@ -105,6 +147,8 @@ def cuda_graph_experiment(runner, table, seconds, thrice, rounds=2):
         result = dict(max_feature_difference=float(np.abs(runner(images) - eager_features).max()),
                       network_alone=round(network_only(runner), 1), end_to_end=[], steady_state=[],
                       library=model.jpeg_library('cuda'))
+        try: result['overlap_two_at_once'] = probe()
+        except Exception as e: result['overlap_two_at_once'] = f"FAILED: {e!r}"
         for _ in range(rounds):
             once, three_times = seconds(table), seconds(thrice)
             result['end_to_end'].append(round(len(table) / once, 1))
@@ -165,6 +209,10 @@ def main():
         lock[f'decode_{library}'] = lock_left_free(lambda: (decode_jpegs(batch, device), sync()))
         lock[f'transform_{library}'] = lock_left_free(lambda: (transform(decoded), sync()))
     result['lock_left_free'] = lock; print(lock, flush=True); save()
+    def probe(): return overlaps(runner, table, files, transform, libraries)
+    try: result['overlap_two_at_once'] = probe()
+    except Exception as e: result['overlap_two_at_once'] = f"FAILED: {e!r}"
+    print(result['overlap_two_at_once'], flush=True); save()
     variants = [(library, stream) for library in libraries for stream in (True, False)]
     rates, features = {f'{l}_{"own_stream" if s else "network_stream"}': [] for l, s in variants}, {}
     steady, thrice = {name: [] for name in rates}, pd.concat([table] * 3, ignore_index=True)
@@ -191,7 +239,7 @@ def main():
     result['same_features_either_stream'] = {
         l: float(np.abs(features[l, True] - features[l, False]).max()) for l in libraries}
     if cuda:  # an experiment for the next step: less Python in the main thread
-        try: result['cuda_graph_network'] = cuda_graph_experiment(runner, table, seconds, thrice)
+        try: result['cuda_graph_network'] = cuda_graph_experiment(runner, table, seconds, thrice, probe)
         except Exception as e: result['cuda_graph_network'] = f"FAILED: {e!r}"
     print(json.dumps(result, indent=2)); save()
 
