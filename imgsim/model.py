@@ -4,7 +4,8 @@
 
 # %% ../nbs/01_model.ipynb #03383c12
 from __future__ import annotations
-import functools, hashlib, itertools, json, multiprocessing, os, queue, shutil, tempfile, threading, warnings
+import functools, hashlib, itertools, json, multiprocessing, os, queue, shutil, tempfile
+import threading, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
@@ -568,7 +569,7 @@ def extract_features(
     batch_size:int|None=None, # images per forward pass (default: 32 on CPU, 256 on GPU)
     num_workers:int|None=None, # decoding threads (CPU) or processes (default: CPUs, at most 8)
     device='auto', precision:str='auto', engine:str='auto', # see `Runner`
-    decoder:str='auto', # 'pil' (workers), 'device' (the runner's) or 'auto' (device on a GPU)
+    decoder:str='auto', # 'pil' (Pillow), 'device' (the runner's) or 'auto' (device on a GPU)
     cache:bool=True, # read and write the on-disk feature cache
     strict:bool=False, # raise on an undecodable image instead of dropping it
     progress:bool=True, # show a progress bar
