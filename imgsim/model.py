@@ -599,7 +599,7 @@ def extract_features(
 # %% ../nbs/01_model.ipynb #9105e05f
 def _extract_to(folder:Path, table, runner, batch_size, num_workers, progress, decoder='pil'):
     folder.mkdir(parents=True, exist_ok=True)
-    # Pillow's workers hand over uint8 (a quarter of the bytes), which the runner normalises
+    # Pillow's batches are uint8 (a quarter of the bytes to move), which the runner normalises
     transform, n = runner.backbone.spec.transform(normalize=decoder == 'device'), len(table)
     if num_workers is None: num_workers = 0 if n <= 2 * batch_size else min(8, os.cpu_count() or 1)
     todo = [s for s in range(0, n, CHUNK_ROWS) if not (folder/f"part-{s:09d}.npz").exists()]
