@@ -497,7 +497,10 @@ def _one_core_each(threads:int)->Callable|None:
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else []
     if not PIN_DECODING_THREADS or not 2 <= threads <= len(cores): return None  # one: no sharing
     count = itertools.count()
-    return lambda: os.sched_setaffinity(0, {cores[next(count)]})
+    def pin():
+        try: os.sched_setaffinity(0, {cores[next(count)]})
+        except OSError: pass  # not allowed here: the thread runs where the scheduler puts it
+    return pin
 
 def _decoded_in_threads(dataset, batch_size:int, threads:int):
     "`dataset` in batches (as a DataLoader collates them), decoded by `threads` threads on demand."
