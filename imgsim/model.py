@@ -504,7 +504,8 @@ def _one_core_each(threads:int)->Callable|None:
 
 def _decoded_in_threads(dataset, batch_size:int, threads:int):
     "`dataset` in batches (as a DataLoader collates them), decoded by `threads` threads on demand."
-    with ThreadPoolExecutor(max(1, threads), initializer=_one_core_each(max(1, threads))) as pool:
+    threads = max(1, threads)  # 0 (no workers, as for a DataLoader): one
+    with ThreadPoolExecutor(threads, initializer=_one_core_each(threads)) as pool:
         for start in range(0, len(dataset), batch_size):
             rows = range(start, min(start + batch_size, len(dataset)))
             yield default_collate(list(pool.map(dataset.__getitem__, rows)))
@@ -531,8 +532,6 @@ def _feature_batches(runner, table, transform, batch_size, num_workers, decoder)
     on_device, cuda = decoder == 'device', runner.device.type == 'cuda'
     draft = runner.backbone.spec.resize
     dataset = (EncodedImageDataset if on_device else ImageDataset)(table, transform, draft)
-    if CPU_DECODING not in ('threads', 'processes'):
-        raise ValueError(f"CPU_DECODING must be 'threads' or 'processes', not {CPU_DECODING!r}")
     if not cuda and not on_device and CPU_DECODING == 'threads':  # between batches, by construction
         for images, _, reasons in _decoded_in_threads(dataset, batch_size, num_workers):
             yield runner(images), list(reasons)
@@ -586,6 +585,8 @@ def extract_features(
     decoder = {'auto': 'device' if cuda else 'pil'}.get(decoder, decoder)
     if decoder not in ('pil', 'device'):
         raise ValueError(f"decoder must be auto, pil or device, not {decoder!r}")
+    if CPU_DECODING not in ('threads', 'processes'):
+        raise ValueError(f"CPU_DECODING must be 'threads' or 'processes', not {CPU_DECODING!r}")
     numerics = f"{runner.engine}/{runner.precision}"
     if decoder == 'device':  # the library `decode_jpegs` will use
         numerics += f'/device-decoded/{(library := jpeg_library(runner.device))}'
