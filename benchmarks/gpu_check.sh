@@ -14,9 +14,9 @@
 # The default steps (tests, smoke, extract, speed) are the check, meant to fit 5 minutes: on an H100
 # (2026-11-28, run 3) tests and smoke took 89 s side by side, extract 90, speed 85 (264 s). The other
 # two are opt-in: pipeline (the diagnosis of GPU extraction: about 2 minutes, estimated, with its
-# steady-state, overlap and CUDA-graph runs) and finetune (quality at 224 px; one seed takes over 4 minutes: run it
-# in a call of its own, STEPS=finetune FINETUNE_LIMIT=560 FINETUNE_SEEDS=0; the JSON is written after
-# each seed).
+# steady-state and overlap runs and chapter 01's extraction settings in turn) and finetune (quality at
+# 224 px, the JSON written after each seed). Asked for without any speed step (STEPS=tests,smoke,finetune),
+# fine-tuning runs beside the tests, whose timing does not matter.
 #
 # The GPU machine has PyTorch, torchvision, numpy, pandas, pyarrow, pillow, scikit-learn, matplotlib,
 # tqdm, safetensors, anyio, httpx (see benchmarks/README.md); the rest comes from .whl/ (about 36 MiB,
@@ -85,16 +85,22 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to $LOGS/NA
   timeout "$limit" "$@" > "$LOGS/$name.log" 2>&1; local rc=$?
   echo "$name: exit $rc, $((SECONDS - t)) s" | tee -a "$summary"; tail -3 "$LOGS/$name.log"
 }
+finetune() {  # quality: full fine-tuning vs light mode at 224 px on Fashion-MNIST, per seed (written after each seed)
+  step full_finetune ${FINETUNE_LIMIT:-240} python3 benchmarks/full_finetune.py --size 224 --seeds ${FINETUNE_SEEDS:-0 1 2} --epochs 10 --augment flip \
+    --workers 12 --root .gpu_data/fashion-mnist --out "$(realpath "$OUT")/full_finetune_gpu224.json"
+}
+# fine-tuning's speed is not measured: without a speed step, it runs beside the tests
+beside=; want finetune && ! want extract && ! want pipeline && ! want speed && beside=1
 # 1. correctness, in parallel: the notebooks' `#| gpu` cells (each notebook runs whole: its other cells are
 #    the set-up), and CUDA checks of search, runs (light and full) and the service
 want tests && for nb in 00_data 01_model 02_train; do step "nbdev_test_$nb" ${TEST_LIMIT:-170} nbdev_test --flags gpu --path "nbs/$nb.ipynb" & done
 want smoke && step gpu_smoke 170 python3 benchmarks/gpu_smoke.py "$OUT/gpu_smoke.json" --checks search,runs &
+[[ -n $beside ]] && finetune &
 wait
 # 2. speed, alone on the machine: extraction from 500x375 JPEG files (GPU decoding vs Pillow vs the
 #    network alone, and agreement), then full fine-tuning's training images/s at 224 px
 want extract && step gpu_extract ${EXTRACT_LIMIT:-150} python3 benchmarks/gpu_extract.py --images 4096 --rounds 2 --out "$(realpath "$OUT")/gpu_extract.json"
 want pipeline && step gpu_pipeline ${PIPELINE_LIMIT:-180} python3 benchmarks/gpu_pipeline.py --out "$(realpath "$OUT")/gpu_pipeline.json"
 want speed && step train_speed ${SPEED_LIMIT:-150} python3 benchmarks/gpu_smoke.py "$OUT/gpu_speed.json" --checks speed
-# 3. quality: full fine-tuning vs light mode at 224 px on Fashion-MNIST, per seed (written after each seed)
-want finetune && step full_finetune ${FINETUNE_LIMIT:-240} python3 benchmarks/full_finetune.py --size 224 --seeds ${FINETUNE_SEEDS:-0 1 2} --epochs 10 --augment flip \
-  --workers 12 --root .gpu_data/fashion-mnist --out "$(realpath "$OUT")/full_finetune_gpu224.json"
+# 3. quality, unless it ran beside the tests
+want finetune && [[ -z $beside ]] && finetune

@@ -1,4 +1,5 @@
-"""Where GPU extraction's time goes (issue 14), and what decoding on a CUDA stream of its own gains.
+"""Where GPU extraction's time goes (issue 14), and what CUDA graphs, a receiving thread and the switch
+interval gain.
 
     python benchmarks/gpu_pipeline.py [--images 4096] [--rounds 2] [--out gpu_pipeline.json]
 
@@ -8,12 +9,15 @@ process on one GPU, with ResNet-50 (random weights) at fp16, channels-last, batc
 - each stage alone: the DataLoader (8 workers reading the files' bytes and checking their headers,
   worker start included), decoding (`decode_jpegs` on batches already in memory), the evaluation
   transform (on decoded batches already on the GPU), the two together (`decode_batch`), and the
-  network (on preprocessed batches already on the GPU);
-- end to end (`extract_features(cache=False)`), alternately, for each JPEG library: decoding on a
-  stream of its own (`DECODE_STREAM = True`, the default) and on the network's (before); the two
-  must give the same features. Each also runs on the files three times over (3 x --images rows):
-  the extra rows' rate (the difference of the two times) is the steady state, without the start of
-  the workers, the filling of the pipeline and its draining, which a 4,096-file run pays once.
+  network (on preprocessed batches already on the GPU), eagerly and replayed from a CUDA graph (`CUDA_GRAPHS`);
+- end to end (`extract_features(cache=False)`, the last library: nvImageCodec where it loads), with
+  chapter 01's settings in turn (`SETTINGS`): before (eager network, the workers' batches received in
+  the decoding thread, Python's 5 ms switch interval), each of CUDA graphs, a receiving thread and a
+  0.5 ms switch interval alone, graphs and receiving thread together (the defaults), and all three
+  with 12 workers. Their features are compared with before's. Each also runs on the files three
+  times over (3 x --images rows): the extra rows' rate (the difference of the two times) is the
+  steady state, without the start of the workers, the filling of the pipeline and its draining,
+  which a 4,096-file run pays once.
 
 And how much of Python's lock each stage leaves to the other threads: while a stage runs in a
 background thread, the main thread counts in a pure-Python loop; its count over the same count with
@@ -22,18 +26,15 @@ near 0: it held it). The stages run in one process, so a stage that holds the lo
 wait for it. (Meaningful where the stage's work runs on the GPU or on cores the counter does not
 need: on a 2-core CPU, the stage's own threads also take the counter's core.)
 
-Then stages two at a time, each in a thread, with their data in memory (the network, `decode_batch`
+Then stages two at a time (the last library), each in a thread, with their data in memory (the network, `decode_batch`
 on a stream of its own, the DataLoader): how far they overlap, 0 (one after the other) to 1 (fully).
-Stages that serialise here with the CUDA graph below are held up by the GPU, not by Python's lock.
-
-Last, an experiment: the network replayed from one CUDA graph for full batches (one launch instead
-of a few hundred, so the main thread runs little Python), its features against the eager ones, and
-its end-to-end and steady-state rates.
+It runs with the eager network, then with the graph: stages that serialise with the graph as well
+are held up by the GPU, not by Python's lock.
 
 It also prints, for chapter 01's `#| gpu` cell, how far each GPU decoder's pixels are from Pillow's
 on the small smooth picture that cell decodes.
 """
-import argparse, json, os, sys, time, warnings
+import argparse, contextlib, json, os, sys, time, warnings
 from io import BytesIO
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -46,6 +47,25 @@ from gpu_extract import sync, rate, network_only, use, decode_only, in_batches
 from imgsim import model
 from imgsim.model import (load_backbone, extract_features, Runner, decode_jpegs, decode_batch,
                           EncodedImageDataset, device_decodable)
+
+SETTINGS = {  # end-to-end variants: chapter 01's settings (and workers, None: the default)
+    'before': dict(CUDA_GRAPHS=False, RECEIVE_IN_THREAD=False, SWITCH_INTERVAL=None),
+    'cuda_graphs': dict(CUDA_GRAPHS=True, RECEIVE_IN_THREAD=False, SWITCH_INTERVAL=None),
+    'receive_thread': dict(CUDA_GRAPHS=False, RECEIVE_IN_THREAD=True, SWITCH_INTERVAL=None),
+    'switch_0.5ms': dict(CUDA_GRAPHS=False, RECEIVE_IN_THREAD=False, SWITCH_INTERVAL=0.0005),
+    'graphs_and_receive_thread': dict(CUDA_GRAPHS=True, RECEIVE_IN_THREAD=True, SWITCH_INTERVAL=None),
+    'all_three_12_workers': dict(CUDA_GRAPHS=True, RECEIVE_IN_THREAD=True, SWITCH_INTERVAL=0.0005,
+                                 workers=12)}
+
+@contextlib.contextmanager
+def settings_of(settings:dict):
+    "Chapter 01's settings as given inside the block (yields the worker count), then as they were."
+    settings = dict(settings); workers = settings.pop('workers', None)
+    before = {k: getattr(model, k) for k in settings}
+    for k, v in settings.items(): setattr(model, k, v)
+    try: yield workers
+    finally:
+        for k, v in before.items(): setattr(model, k, v)
 
 def loader_alone(table, transform, workers=8, batch=256):
     loader = DataLoader(EncodedImageDataset(table, transform, 256), batch_size=batch,
@@ -121,41 +141,6 @@ def overlaps(runner, table, files, transform, libraries):
         out[f'loader_and_decode_batch_{library}'] = overlap(loader, decoding)
     return out
 
-def graphed(runner, batch=256):
-    "An experiment: the runner's network on full batches replayed from one CUDA graph (little Python)."
-    network, size, device = runner._compiled, runner.backbone.spec.image_size, runner.device
-    static = torch.zeros(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
-    def fp16(): return torch.autocast('cuda', dtype=torch.float16, cache_enabled=False)
-    side = torch.cuda.Stream(device); side.wait_stream(torch.cuda.current_stream(device))
-    with torch.inference_mode(), torch.cuda.stream(side), fp16():
-        for _ in range(3): network(static)  # warm-up beside the main stream, as capture needs
-    torch.cuda.current_stream(device).wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.inference_mode(), fp16(), torch.cuda.graph(graph): out = network(static)
-    eager = runner._run_torch
-    def run(images):
-        if images.shape[0] != batch or images.dtype == torch.uint8: return eager(images)
-        static.copy_(images); graph.replay(); return out.float().cpu().numpy()
-    return run
-
-def cuda_graph_experiment(runner, table, seconds, thrice, probe, rounds=2):
-    "The network through a CUDA graph: its features, alone, end to end, steady state, `probe()`."
-    images = torch.randn(256, 3, 224, 224, device=runner.device)
-    eager_features = runner(images)
-    runner._run_torch = graphed(runner)
-    try:
-        result = dict(max_feature_difference=float(np.abs(runner(images) - eager_features).max()),
-                      network_alone=round(network_only(runner), 1), end_to_end=[], steady_state=[],
-                      library=model.jpeg_library('cuda'))
-        try: result['overlap_two_at_once'] = probe()
-        except Exception as e: result['overlap_two_at_once'] = f"FAILED: {e!r}"
-        for _ in range(rounds):
-            once, three_times = seconds(table), seconds(thrice)
-            result['end_to_end'].append(round(len(table) / once, 1))
-            result['steady_state'].append(round((len(thrice) - len(table)) / (three_times - once), 1))
-        return result
-    finally: del runner._run_torch
-
 def pixel_differences():
     "Chapter 01's gpu cell: each library's mean and largest |difference| from Pillow, per file."
     photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8))
@@ -191,8 +176,9 @@ def main():
     runner = Runner(load_backbone('resnet50', weights=None), device=a.device)
     transform, device = runner.backbone.spec.transform(), runner.device
     libraries = ['torchvision'] + (['nvimgcodec'] if cuda and model._nvimgcodec() else [])
-    stages = {'loader_8_workers': loader_alone(table, transform),
-              'network': network_only(runner)}
+    with settings_of(SETTINGS['before']): eager = network_only(runner)
+    stages = {'loader_8_workers': loader_alone(table, transform), 'network_eager': eager,
+              'network_cuda_graph': network_only(runner)}
     for library in libraries:
         use(library)
         stages[f'decode_{library}'] = decode_only(files, device)['images_per_second']
@@ -201,7 +187,9 @@ def main():
     result['stages_images_per_second'] = {k: round(v, 1) for k, v in stages.items()}
     print(result['stages_images_per_second'], flush=True); save()
     batch, images = files[:256], torch.randn(256, 3, 224, 224, device=device)
-    lock = {'network': lock_left_free(lambda: (runner(images), sync())),
+    with settings_of(SETTINGS['before']):
+        eager = lock_left_free(lambda: (runner(images), sync()))
+    lock = {'network_eager': eager, 'network_cuda_graph': lock_left_free(lambda: (runner(images), sync())),
             'loader_8_workers': lock_left_free(lambda: loader_alone(table[:1024], transform))}
     for library in libraries:
         use(library)
@@ -209,38 +197,37 @@ def main():
         lock[f'decode_{library}'] = lock_left_free(lambda: (decode_jpegs(batch, device), sync()))
         lock[f'transform_{library}'] = lock_left_free(lambda: (transform(decoded), sync()))
     result['lock_left_free'] = lock; print(lock, flush=True); save()
-    def probe(): return overlaps(runner, table, files, transform, libraries)
-    try: result['overlap_two_at_once'] = probe()
-    except Exception as e: result['overlap_two_at_once'] = f"FAILED: {e!r}"
-    print(result['overlap_two_at_once'], flush=True); save()
-    variants = [(library, stream) for library in libraries for stream in (True, False)]
-    rates, features = {f'{l}_{"own_stream" if s else "network_stream"}': [] for l, s in variants}, {}
-    steady, thrice = {name: [] for name in rates}, pd.concat([table] * 3, ignore_index=True)
-    def seconds(rows):
-        start = time.perf_counter(); extract_features(rows, runner, cache=False, progress=False)
+    result['overlap_two_at_once'] = {}
+    for name in ('before', 'cuda_graphs'):  # the eager network, then the graph's
+        with settings_of(SETTINGS[name]):
+            try: found = overlaps(runner, table, files, transform, libraries[-1:])
+            except Exception as e: found = f"FAILED: {e!r}"
+        result['overlap_two_at_once'][name] = found; print(name, found, flush=True); save()
+    def seconds(rows, workers=None):
+        start = time.perf_counter()
+        extract_features(rows, runner, num_workers=workers, cache=False, progress=False)
         return time.perf_counter() - start
-    for library, stream in variants:  # warm-up, and the features to compare
-        use(library); model.DECODE_STREAM = stream
-        features[library, stream] = extract_features(table[:1024], runner, cache=False, progress=False)[0]
+    library, thrice = libraries[-1], pd.concat([table] * 3, ignore_index=True)
+    use(library); result['end_to_end_library'] = library
+    rates, steady, features = {name: [] for name in SETTINGS}, {name: [] for name in SETTINGS}, {}
+    for name, settings in SETTINGS.items():  # warm-up, and the features to compare
+        with settings_of(settings) as workers:
+            features[name] = extract_features(table[:1024], runner, num_workers=workers,
+                                              cache=False, progress=False)[0]
     for _ in range(a.rounds):
-        for (library, stream), name in zip(variants, rates):
-            use(library); model.DECODE_STREAM = stream
-            once, three_times = seconds(table), seconds(thrice)
+        for name, settings in SETTINGS.items():
+            with settings_of(settings) as workers:
+                once, three_times = seconds(table, workers), seconds(thrice, workers)
             rates[name].append(round(len(table) / once, 1))
             steady[name].append(round((len(thrice) - len(table)) / (three_times - once), 1))
         print(rates, steady, flush=True)
-    model.DECODE_STREAM = True
     result['end_to_end_images_per_second'] = {k: max(v) for k, v in rates.items()}
     result['end_to_end_all_rounds'] = rates
     result['steady_state_images_per_second'] = {k: max(v) for k, v in steady.items()}
     result['steady_state_all_rounds'] = steady
-    result['own_stream_over_network_stream'] = {
-        l: round(max(rates[f'{l}_own_stream']) / max(rates[f'{l}_network_stream']), 3) for l in libraries}
-    result['same_features_either_stream'] = {
-        l: float(np.abs(features[l, True] - features[l, False]).max()) for l in libraries}
-    if cuda:  # an experiment for the next step: less Python in the main thread
-        try: result['cuda_graph_network'] = cuda_graph_experiment(runner, table, seconds, thrice, probe)
-        except Exception as e: result['cuda_graph_network'] = f"FAILED: {e!r}"
+    result['over_before'] = {k: round(max(v) / max(rates['before']), 3) for k, v in rates.items()}
+    result['max_feature_difference_from_before'] = {
+        k: float(np.abs(f - features['before']).max()) for k, f in features.items()}
     print(json.dumps(result, indent=2)); save()
 
 if __name__ == '__main__': main()

@@ -5,7 +5,7 @@
 # %% ../nbs/01_model.ipynb #03383c12
 from __future__ import annotations
 import functools, hashlib, itertools, json, multiprocessing, os, queue, shutil, tempfile
-import threading, warnings
+import contextlib, sys, threading, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
@@ -22,13 +22,13 @@ from .data import IMAGENET_MEAN, IMAGENET_STD, normalize_images
 from .data import open_image, size_problem, MAX_IMAGE_PIXELS, RESIZE_ARITHMETIC
 
 # %% auto #0
-__all__ = ['BACKBONES', 'JPEG_LIBRARIES', 'GPU_JPEG_LIBRARY', 'NVIMGCODEC_OPTIONS', 'NVIMGCODEC_HARDWARE_SHARE',
-           'MAX_DECODE_PIXELS', 'CPU_DECODING', 'PIN_DECODING_THREADS', 'WORKER_NICENESS', 'DECODE_BETWEEN_BATCHES',
-           'CHUNK_ROWS', 'DECODE_STREAM', 'BackboneSpec', 'register_backbone', 'WeightsUnavailable',
-           'resnet50_weights_file', 'load_backbone', 'EmbeddingHead', 'resolve_device', 'to_tensor', 'to_numpy',
-           'embed_features', 'EmbeddingNet', 'cpu_has_bf16', 'Runner', 'feature_cache_key', 'device_decodable',
-           'EncodedImageDataset', 'jpeg_library', 'decode_jpegs', 'decode_batch', 'prefetched', 'extract_features',
-           'embed_images']
+__all__ = ['BACKBONES', 'CUDA_GRAPHS', 'MAX_CUDA_GRAPHS', 'JPEG_LIBRARIES', 'GPU_JPEG_LIBRARY', 'NVIMGCODEC_OPTIONS',
+           'NVIMGCODEC_HARDWARE_SHARE', 'MAX_DECODE_PIXELS', 'CPU_DECODING', 'PIN_DECODING_THREADS', 'WORKER_NICENESS',
+           'DECODE_BETWEEN_BATCHES', 'CHUNK_ROWS', 'DECODE_STREAM', 'RECEIVE_IN_THREAD', 'SWITCH_INTERVAL',
+           'BackboneSpec', 'register_backbone', 'WeightsUnavailable', 'resnet50_weights_file', 'load_backbone',
+           'EmbeddingHead', 'resolve_device', 'to_tensor', 'to_numpy', 'embed_features', 'EmbeddingNet', 'cpu_has_bf16',
+           'Runner', 'feature_cache_key', 'device_decodable', 'EncodedImageDataset', 'jpeg_library', 'decode_jpegs',
+           'decode_batch', 'prefetched', 'extract_features', 'embed_images']
 
 # %% ../nbs/01_model.ipynb #5d07167c
 @dataclass
@@ -248,7 +248,6 @@ class Runner:
 @torch.inference_mode()
 def _run_torch(self:Runner, images:torch.Tensor)->np.ndarray:
     "Features of a batch in PyTorch, with autocast for reduced precision."
-
     fast, spec = self.precision != 'fp32', self.backbone.spec
     elsewhere = next(self._compiled.parameters()).device != self.device  # another runner moved it
     if elsewhere: self._compiled.to(self.device)
@@ -256,8 +255,11 @@ def _run_torch(self:Runner, images:torch.Tensor)->np.ndarray:
     images = normalize_images(images.to(self.device, non_blocking=True), spec.mean, spec.std)
     images = images.contiguous(memory_format=layout)
     reduced = torch.bfloat16 if self.precision == 'bf16' else torch.float16
-    with torch.autocast(self.device.type, dtype=reduced, enabled=fast):
-        return to_numpy(self._compiled(images).float())
+    def autocast():  # no cast cache: each weight is cast once a batch, and graphs can't keep one
+        return torch.autocast(self.device.type, dtype=reduced, enabled=fast, cache_enabled=False)
+    if self.device.type == 'cuda' and CUDA_GRAPHS and not self._compiled.training:
+        return self._replayed(images, autocast)
+    with autocast(): return to_numpy(self._compiled(images).float())
 
 # %% ../nbs/01_model.ipynb #6da26fe2
 @patch
@@ -295,6 +297,45 @@ def __call__(self:Runner, images:torch.Tensor)->np.ndarray:
     ("Features of a batch of preprocessed images (normalised float, or uint8 that the runner "
      "normalises), as float32 numpy.")
     return self._run_openvino(images) if self.engine == 'openvino' else self._run_torch(images)
+
+# %% ../nbs/01_model.ipynb #f2705da2
+CUDA_GRAPHS = True # on a GPU, the network replays from a CUDA graph for batch shapes met before
+MAX_CUDA_GRAPHS = 4 # graphs a runner keeps (each holds its own GPU memory)
+_GRAPH_LOCK = threading.Lock()  # one replay at a time: a graph's input and output are fixed
+
+def _addresses(module:nn.Module)->tuple:
+    "Where a module's parameters and buffers are (moving or replacing them changes it)."
+    return tuple(t.data_ptr() for t in itertools.chain(module.parameters(), module.buffers()))
+
+# %% ../nbs/01_model.ipynb #81577ac8
+def _capture(network:nn.Module, images:torch.Tensor, autocast:Callable)->tuple:
+    "A CUDA graph of `network` on a copy of `images`: (graph, its input, its float output)."
+    static, here = images.clone(), torch.cuda.current_stream(images.device)
+    side = torch.cuda.Stream(images.device); side.wait_stream(here)
+    with torch.cuda.stream(side), autocast(): network(static)  # warm-up, off the captured stream
+    here.wait_stream(side); graph = torch.cuda.CUDAGraph()
+    # thread_local: the decoding thread may use the GPU meanwhile
+    with autocast(), torch.cuda.graph(graph, capture_error_mode='thread_local'):
+        out = network(static).float()
+    return graph, static, out
+
+# %% ../nbs/01_model.ipynb #0f5df315
+@patch
+def _replayed(self:Runner, images:torch.Tensor, autocast:Callable)->np.ndarray:
+    "The network's features of `images`, from a CUDA graph once their shape comes again."
+    graphs = self.__dict__.setdefault('_graphs', {})  # shape key: graph, None (met once), False
+    key = (tuple(images.shape), images.dtype, _addresses(self._compiled))
+    with _GRAPH_LOCK:
+        for stale in [k for k in graphs if k[2] != key[2]]: del graphs[stale]
+        met, entry = key in graphs, graphs.get(key)
+        if not met: graphs[key] = None  # the first time, eager: a last, smaller batch stays so
+        elif entry is None and sum(bool(g) for g in graphs.values()) < MAX_CUDA_GRAPHS:
+            try: entry = graphs[key] = _capture(self._compiled, images, autocast)
+            except RuntimeError as e:
+                entry = graphs[key] = False; warnings.warn(f"no CUDA graph, eager instead: {e}")
+        if entry:
+            graph, static, out = entry; static.copy_(images); graph.replay(); return to_numpy(out)
+    with autocast(): return to_numpy(self._compiled(images).float())
 
 # %% ../nbs/01_model.ipynb #ccea251f
 def feature_cache_key(table:pd.DataFrame, backbone:nn.Module, numerics:str)->str:
@@ -526,6 +567,8 @@ def _yield_to_network(worker_id:int):
 # %% ../nbs/01_model.ipynb #a76a1238
 CHUNK_ROWS = 2048 # rows per cache chunk (the unit of resumption)
 DECODE_STREAM = True # on a GPU, decode on a stream beside the network's (False: on the network's)
+RECEIVE_IN_THREAD = True # on a GPU, a thread of its own receives the workers' batches
+SWITCH_INTERVAL = None # seconds: Python's thread switch interval while extracting (None: as is)
 
 def _feature_batches(runner, table, transform, batch_size, num_workers, decoder):
     "(features, error messages) for each batch of `table`'s rows, from threads or a DataLoader."
@@ -548,7 +591,8 @@ def _feature_batches(runner, table, transform, batch_size, num_workers, decoder)
         if side is None: return *decode_batch(batch, transform, runner.device, draft), None
         with torch.cuda.stream(side):  # this thread's stream: the network's kernels need not wait
             return *decode_batch(batch, transform, runner.device, draft), side.record_event()
-    for images, reasons, ready in prefetched(loader, prepare):
+    received = prefetched(loader, lambda b: b) if side and RECEIVE_IN_THREAD else loader
+    for images, reasons, ready in prefetched(received, prepare):
         if ready is not None:  # the network's stream waits for this batch alone
             stream = torch.cuda.current_stream(runner.device)
             stream.wait_event(ready); images.record_stream(stream)
@@ -557,6 +601,15 @@ def _feature_batches(runner, table, transform, batch_size, num_workers, decoder)
         finally:
             if idle is not None: idle.set()
         yield features, list(reasons)
+
+# %% ../nbs/01_model.ipynb #40678a86
+@contextlib.contextmanager
+def _switch_interval(seconds:float|None):
+    "Python's thread switch interval set to `seconds` inside the block (None: left as it is)."
+    before = sys.getswitchinterval()
+    if seconds: sys.setswitchinterval(seconds)
+    try: yield
+    finally: sys.setswitchinterval(before)
 
 # %% ../nbs/01_model.ipynb #e30a945f
 @functools.cache  # once per process
@@ -611,7 +664,7 @@ def _extract_to(folder:Path, table, runner, batch_size, num_workers, progress, d
     batches = _feature_batches(runner, pending, transform, batch_size, num_workers, decoder)
     bar = tqdm(total=n, initial=n - len(pending), desc=f"features {runner.backbone.spec.name}",
                unit='img', disable=not progress)
-    with bar:
+    with bar, _switch_interval(SWITCH_INTERVAL):
         pieces, errors = [], []  # joined once per chunk: copying the chunk per batch adds up
         for start in todo:
             rows = min(start + CHUNK_ROWS, n) - start
