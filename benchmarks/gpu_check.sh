@@ -8,6 +8,7 @@
 #   bash benchmarks/gpu_check.sh           # on the GPU machine (PyTorch, no network), from the repo root;
 #                                          # carry .whl and .gpu_data along
 #   STEPS=tests,extract bash benchmarks/gpu_check.sh   # some of: tests smoke extract pipeline speed finetune
+#   PIPELINE_ARGS: gpu_pipeline.py's arguments (e.g. --parts end_to_end --settings receive_matrix)
 #   TEST_LIMIT, EXTRACT_LIMIT, PIPELINE_LIMIT, SPEED_LIMIT, FINETUNE_LIMIT: each step's seconds
 #   (170, 150, 180, 150, 240); DEADLINE (570): no step runs past this many seconds of the script, so
 #   that it ends inside one device call's 600 s.
@@ -100,7 +101,7 @@ wait
 # 2. speed, alone on the machine: extraction from 500x375 JPEG files (GPU decoding vs Pillow vs the
 #    network alone, and agreement), then full fine-tuning's training images/s at 224 px
 want extract && step gpu_extract ${EXTRACT_LIMIT:-150} python3 benchmarks/gpu_extract.py --images 4096 --rounds 2 --out "$(realpath "$OUT")/gpu_extract.json"
-want pipeline && step gpu_pipeline ${PIPELINE_LIMIT:-180} python3 benchmarks/gpu_pipeline.py --out "$(realpath "$OUT")/gpu_pipeline.json"
+want pipeline && step gpu_pipeline ${PIPELINE_LIMIT:-180} python3 benchmarks/gpu_pipeline.py --out "$(realpath "$OUT")/gpu_pipeline.json" ${PIPELINE_ARGS:-}
 want speed && step train_speed ${SPEED_LIMIT:-150} python3 benchmarks/gpu_smoke.py "$OUT/gpu_speed.json" --checks speed
 # 3. quality, unless it ran beside the tests
 want finetune && [[ -z $beside ]] && finetune

@@ -44,28 +44,52 @@ warnings.simplefilter('ignore')
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from extract_speed import make_jpegs
 from gpu_extract import sync, rate, network_only, use, decode_only, in_batches
-from imgsim import model
+from imgsim import data, model
 from imgsim.model import (load_backbone, extract_features, Runner, decode_jpegs, decode_batch,
                           EncodedImageDataset, device_decodable)
 
-SETTINGS = {  # end-to-end variants: chapter 01's settings (and workers, None: the default)
-    'before': dict(CUDA_GRAPHS=False, RECEIVE_IN_THREAD=False, SWITCH_INTERVAL=None),
-    'cuda_graphs': dict(CUDA_GRAPHS=True, RECEIVE_IN_THREAD=False, SWITCH_INTERVAL=None),
-    'receive_thread': dict(CUDA_GRAPHS=False, RECEIVE_IN_THREAD=True, SWITCH_INTERVAL=None),
-    'switch_0.5ms': dict(CUDA_GRAPHS=False, RECEIVE_IN_THREAD=False, SWITCH_INTERVAL=0.0005),
-    'graphs_and_receive_thread': dict(CUDA_GRAPHS=True, RECEIVE_IN_THREAD=True, SWITCH_INTERVAL=None),
-    'all_three_12_workers': dict(CUDA_GRAPHS=True, RECEIVE_IN_THREAD=True, SWITCH_INTERVAL=0.0005,
-                                 workers=12)}
+def gathered_pass(levels, dim, n_out):
+    "The fixed-point pass as it was before 2026-11-28: each tap gathered and added in turn."
+    n_in = levels.shape[dim]
+    if n_in == n_out: return levels
+    first, weights, precision = data._fixed_point_weights(n_in, n_out)
+    dtype, device = torch.float32 if precision <= 15 else torch.float64, levels.device
+    rows = levels.to(dtype).movedim(dim, -1)
+    taps = torch.as_tensor(first[:, None] + np.arange(weights.shape[1]), device=device)
+    taps, weights = taps.clamp(max=n_in - 1), torch.as_tensor(weights, dtype=dtype, device=device)
+    total = torch.full((*rows.shape[:-1], n_out), 2.0 ** (precision - 1), dtype=dtype, device=device)
+    for k in range(weights.shape[1]): total += rows[..., taps[:, k]] * weights[:, k]
+    return torch.floor(total / 2 ** precision).clamp(0, 255).movedim(-1, dim)
+
+BEFORE = dict(CUDA_GRAPHS=False, RECEIVE_IN_THREAD=False, SWITCH_INTERVAL=None, DECODE_PRIORITY=0,
+              resize='gather')
+SETTINGS = {  # end-to-end variants: chapter 01's settings, the resize's pass, workers (None: default)
+    'before': BEFORE,
+    'cuda_graphs': BEFORE | dict(CUDA_GRAPHS=True),
+    'receive_thread': BEFORE | dict(RECEIVE_IN_THREAD=True),
+    'switch_0.5ms': BEFORE | dict(SWITCH_INTERVAL=0.0005),
+    'graphs_and_receive_thread': BEFORE | dict(CUDA_GRAPHS=True, RECEIVE_IN_THREAD=True),
+    'all_three_12_workers': BEFORE | dict(CUDA_GRAPHS=True, RECEIVE_IN_THREAD=True,
+                                          SWITCH_INTERVAL=0.0005, workers=12),
+    'receive_priority': BEFORE | dict(RECEIVE_IN_THREAD=True, DECODE_PRIORITY=-1),
+    'receive_matrix': BEFORE | dict(RECEIVE_IN_THREAD=True, resize='matrix'),
+    'receive_matrix_priority': BEFORE | dict(RECEIVE_IN_THREAD=True, resize='matrix',
+                                             DECODE_PRIORITY=-1),
+    'receive_matrix_priority_graphs': BEFORE | dict(RECEIVE_IN_THREAD=True, resize='matrix',
+                                                    DECODE_PRIORITY=-1, CUDA_GRAPHS=True)}
 
 @contextlib.contextmanager
 def settings_of(settings:dict):
     "Chapter 01's settings as given inside the block (yields the worker count), then as they were."
     settings = dict(settings); workers = settings.pop('workers', None)
+    resize, kept_pass = settings.pop('resize', 'matrix'), data._fixed_point_pass
     before = {k: getattr(model, k) for k in settings}
     for k, v in settings.items(): setattr(model, k, v)
+    if resize == 'gather': data._fixed_point_pass = gathered_pass
     try: yield workers
     finally:
         for k, v in before.items(): setattr(model, k, v)
+        data._fixed_point_pass = kept_pass
 
 def loader_alone(table, transform, workers=8, batch=256):
     loader = DataLoader(EncodedImageDataset(table, transform, 256), batch_size=batch,
@@ -163,59 +187,68 @@ def main():
     p.add_argument('--images', type=int, default=4096); p.add_argument('--rounds', type=int, default=2)
     p.add_argument('--out', default='gpu_pipeline.json')
     p.add_argument('--device', default='cuda', help="cpu: a quick check of the script itself")
-    a = p.parse_args(); cuda = a.device == 'cuda'
+    p.add_argument('--parts', default='pixels,stages,lock,overlap,end_to_end')
+    p.add_argument('--settings', default=','.join(SETTINGS), help="end-to-end variants, by name")
+    a = p.parse_args(); cuda, parts = a.device == 'cuda', a.parts.split(',')
+    settings_tried = {name: SETTINGS[name] for name in ['before'] + a.settings.split(',')}
     result = dict(command='python benchmarks/gpu_pipeline.py ' + ' '.join(sys.argv[1:]),
                   date=time.strftime('%Y-%m-%d %H:%M'), gpu=torch.cuda.get_device_name() if cuda else 'none',
                   cpu_cores=os.cpu_count(), torch=torch.__version__)
     def save():
         out = Path(__file__).parent/'results'; out.mkdir(exist_ok=True)
         (out/a.out).write_text(json.dumps(result, indent=2))
-    if cuda: result['pixel_differences_from_pillow'] = pixel_differences(); print(result, flush=True); save()
+    if cuda and 'pixels' in parts: result['pixel_differences_from_pillow'] = pixel_differences(); print(result, flush=True); save()
     table = make_jpegs(Path(os.environ.get('TMPDIR', '/tmp'))/'imgsim-gpu-extract'/'jpegs', a.images)
     files = [Path(p).read_bytes() for p in table.path]
     runner = Runner(load_backbone('resnet50', weights=None), device=a.device)
     transform, device = runner.backbone.spec.transform(), runner.device
     libraries = ['torchvision'] + (['nvimgcodec'] if cuda and model._nvimgcodec() else [])
-    with settings_of(SETTINGS['before']): eager = network_only(runner)
-    stages = {'loader_8_workers': loader_alone(table, transform), 'network_eager': eager,
-              'network_cuda_graph': network_only(runner)}
-    for library in libraries:
-        use(library)
-        stages[f'decode_{library}'] = decode_only(files, device)['images_per_second']
-        stages[f'transform_{library}'] = transform_alone(files, transform, device)
-        stages[f'decode_batch_{library}'] = decode_batch_alone(files, transform, device)
-    result['stages_images_per_second'] = {k: round(v, 1) for k, v in stages.items()}
-    print(result['stages_images_per_second'], flush=True); save()
-    batch, images = files[:256], torch.randn(256, 3, 224, 224, device=device)
-    with settings_of(SETTINGS['before']):
-        eager = lock_left_free(lambda: (runner(images), sync()))
-    lock = {'network_eager': eager, 'network_cuda_graph': lock_left_free(lambda: (runner(images), sync())),
-            'loader_8_workers': lock_left_free(lambda: loader_alone(table[:1024], transform))}
-    for library in libraries:
-        use(library)
-        decoded = torch.stack(decode_jpegs(batch, device))
-        lock[f'decode_{library}'] = lock_left_free(lambda: (decode_jpegs(batch, device), sync()))
-        lock[f'transform_{library}'] = lock_left_free(lambda: (transform(decoded), sync()))
-    result['lock_left_free'] = lock; print(lock, flush=True); save()
-    result['overlap_two_at_once'] = {}
-    for name in ('before', 'cuda_graphs'):  # the eager network, then the graph's
-        with settings_of(SETTINGS[name]):
-            try: found = overlaps(runner, table, files, transform, libraries[-1:])
-            except Exception as e: found = f"FAILED: {e!r}"
-        result['overlap_two_at_once'][name] = found; print(name, found, flush=True); save()
+    if 'stages' in parts:
+        with settings_of(SETTINGS['before']): eager = network_only(runner)
+        stages = {'loader_8_workers': loader_alone(table, transform), 'network_eager': eager,
+                  'network_cuda_graph': network_only(runner)}
+        for library in libraries:
+            use(library)
+            stages[f'decode_{library}'] = decode_only(files, device)['images_per_second']
+            for resize in ('gather', 'matrix'):
+                with settings_of(BEFORE | dict(resize=resize)):
+                    stages[f'transform_{resize}_{library}'] = transform_alone(files, transform, device)
+                    stages[f'decode_batch_{resize}_{library}'] = decode_batch_alone(files, transform, device)
+        result['stages_images_per_second'] = {k: round(v, 1) for k, v in stages.items()}
+        print(result['stages_images_per_second'], flush=True); save()
+    if 'lock' in parts:
+        batch, images = files[:256], torch.randn(256, 3, 224, 224, device=device)
+        with settings_of(SETTINGS['before']):
+            eager = lock_left_free(lambda: (runner(images), sync()))
+        lock = {'network_eager': eager, 'network_cuda_graph': lock_left_free(lambda: (runner(images), sync())),
+                'loader_8_workers': lock_left_free(lambda: loader_alone(table[:1024], transform))}
+        for library in libraries:
+            use(library)
+            decoded = torch.stack(decode_jpegs(batch, device))
+            lock[f'decode_{library}'] = lock_left_free(lambda: (decode_jpegs(batch, device), sync()))
+            lock[f'transform_{library}'] = lock_left_free(lambda: (transform(decoded), sync()))
+        result['lock_left_free'] = lock; print(lock, flush=True); save()
+    if 'overlap' in parts:
+        result['overlap_two_at_once'] = {}
+        for name in ('before', 'cuda_graphs'):  # the eager network, then the graph's
+            with settings_of(SETTINGS[name]):
+                try: found = overlaps(runner, table, files, transform, libraries[-1:])
+                except Exception as e: found = f"FAILED: {e!r}"
+            result['overlap_two_at_once'][name] = found; print(name, found, flush=True); save()
+    if 'end_to_end' not in parts: return
     def seconds(rows, workers=None):
         start = time.perf_counter()
         extract_features(rows, runner, num_workers=workers, cache=False, progress=False)
         return time.perf_counter() - start
     library, thrice = libraries[-1], pd.concat([table] * 3, ignore_index=True)
     use(library); result['end_to_end_library'] = library
-    rates, steady, features = {name: [] for name in SETTINGS}, {name: [] for name in SETTINGS}, {}
-    for name, settings in SETTINGS.items():  # warm-up, and the features to compare
+    rates, steady, features = {n: [] for n in settings_tried}, {n: [] for n in settings_tried}, {}
+    for name, settings in settings_tried.items():  # warm-up, and the features to compare
         with settings_of(settings) as workers:
             features[name] = extract_features(table[:1024], runner, num_workers=workers,
                                               cache=False, progress=False)[0]
     for _ in range(a.rounds):
-        for name, settings in SETTINGS.items():
+        for name, settings in settings_tried.items():
             with settings_of(settings) as workers:
                 once, three_times = seconds(table, workers), seconds(thrice, workers)
             rates[name].append(round(len(table) / once, 1))

@@ -25,10 +25,10 @@ from .data import open_image, size_problem, MAX_IMAGE_PIXELS, RESIZE_ARITHMETIC
 __all__ = ['BACKBONES', 'CUDA_GRAPHS', 'MAX_CUDA_GRAPHS', 'JPEG_LIBRARIES', 'GPU_JPEG_LIBRARY', 'NVIMGCODEC_OPTIONS',
            'NVIMGCODEC_HARDWARE_SHARE', 'MAX_DECODE_PIXELS', 'CPU_DECODING', 'PIN_DECODING_THREADS', 'WORKER_NICENESS',
            'DECODE_BETWEEN_BATCHES', 'CHUNK_ROWS', 'DECODE_STREAM', 'RECEIVE_IN_THREAD', 'SWITCH_INTERVAL',
-           'BackboneSpec', 'register_backbone', 'WeightsUnavailable', 'resnet50_weights_file', 'load_backbone',
-           'EmbeddingHead', 'resolve_device', 'to_tensor', 'to_numpy', 'embed_features', 'EmbeddingNet', 'cpu_has_bf16',
-           'Runner', 'feature_cache_key', 'device_decodable', 'EncodedImageDataset', 'jpeg_library', 'decode_jpegs',
-           'decode_batch', 'prefetched', 'extract_features', 'embed_images']
+           'DECODE_PRIORITY', 'BackboneSpec', 'register_backbone', 'WeightsUnavailable', 'resnet50_weights_file',
+           'load_backbone', 'EmbeddingHead', 'resolve_device', 'to_tensor', 'to_numpy', 'embed_features',
+           'EmbeddingNet', 'cpu_has_bf16', 'Runner', 'feature_cache_key', 'device_decodable', 'EncodedImageDataset',
+           'jpeg_library', 'decode_jpegs', 'decode_batch', 'prefetched', 'extract_features', 'embed_images']
 
 # %% ../nbs/01_model.ipynb #5d07167c
 @dataclass
@@ -244,6 +244,9 @@ class Runner:
         return f"Runner({self.backbone.spec.name}, {self.engine} {self.precision} on {self.device})"
 
 # %% ../nbs/01_model.ipynb #0792ab4e
+CUDA_GRAPHS = True # on a GPU, the network replays from a CUDA graph for batch shapes met before
+MAX_CUDA_GRAPHS = 4 # graphs a runner keeps (each holds its own GPU memory)
+
 @patch
 @torch.inference_mode()
 def _run_torch(self:Runner, images:torch.Tensor)->np.ndarray:
@@ -299,8 +302,6 @@ def __call__(self:Runner, images:torch.Tensor)->np.ndarray:
     return self._run_openvino(images) if self.engine == 'openvino' else self._run_torch(images)
 
 # %% ../nbs/01_model.ipynb #f2705da2
-CUDA_GRAPHS = True # on a GPU, the network replays from a CUDA graph for batch shapes met before
-MAX_CUDA_GRAPHS = 4 # graphs a runner keeps (each holds its own GPU memory)
 _GRAPH_LOCK = threading.Lock()  # one replay at a time: a graph's input and output are fixed
 
 def _addresses(module:nn.Module)->tuple:
@@ -569,6 +570,7 @@ CHUNK_ROWS = 2048 # rows per cache chunk (the unit of resumption)
 DECODE_STREAM = True # on a GPU, decode on a stream beside the network's (False: on the network's)
 RECEIVE_IN_THREAD = True # on a GPU, a thread of its own receives the workers' batches
 SWITCH_INTERVAL = None # seconds: Python's thread switch interval while extracting (None: as is)
+DECODE_PRIORITY = 0 # on a GPU, the decoding stream's priority (-1: its kernels go before the network's)
 
 def _feature_batches(runner, table, transform, batch_size, num_workers, decoder):
     "(features, error messages) for each batch of `table`'s rows, from threads or a DataLoader."
@@ -585,7 +587,8 @@ def _feature_batches(runner, table, transform, batch_size, num_workers, decoder)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
                         collate_fn=list if on_device else None, pin_memory=cuda and not on_device,
                         worker_init_fn=None if cuda else _yield_to_network)
-    side = torch.cuda.Stream(runner.device) if cuda and on_device and DECODE_STREAM else None
+    side = (torch.cuda.Stream(runner.device, priority=DECODE_PRIORITY)
+            if cuda and on_device and DECODE_STREAM else None)
     def prepare(batch):
         if not on_device: return batch[0], batch[2], None
         if side is None: return *decode_batch(batch, transform, runner.device, draft), None
