@@ -13,7 +13,8 @@
 #   (170, 150, 180, 150, 240); DEADLINE (570): no step runs past this many seconds of the script, so
 #   that it ends inside one device call's 600 s.
 # The default steps (tests, smoke, extract, speed) are the check, meant to fit 5 minutes: on an H100
-# (2026-11-28, run 3) tests and smoke took 89 s side by side, extract 90, speed 85 (264 s). The other
+# (2026-11-28, run 3) tests and smoke took 89 s side by side, extract 90, speed 85 (264 s); on an H200
+# (runs 5-6) 89, 58 and 76 s. Run `python .ci/gpu_order.py nbs/*.ipynb` before a device call. The other
 # two are opt-in: pipeline (the diagnosis of GPU extraction: about 2 minutes, estimated, with its
 # steady-state and overlap runs and chapter 01's extraction settings in turn) and finetune (quality at
 # 224 px, the JSON written after each seed). Asked for without any speed step (STEPS=tests,smoke,finetune),

@@ -244,7 +244,7 @@ class Runner:
         return f"Runner({self.backbone.spec.name}, {self.engine} {self.precision} on {self.device})"
 
 # %% ../nbs/01_model.ipynb #0792ab4e
-CUDA_GRAPHS = True # on a GPU, the network replays from a CUDA graph for batch shapes met before
+CUDA_GRAPHS = False # on a GPU, replay the network from a CUDA graph for batch shapes met before
 MAX_CUDA_GRAPHS = 4 # graphs a runner keeps (each holds its own GPU memory)
 
 @patch
