@@ -1,38 +1,34 @@
-"""Where GPU extraction's time goes (issue 14), and what CUDA graphs, a receiving thread and the switch
-interval gain.
+"""Where GPU extraction's time goes (issue 14), and what chapter 01's extraction settings gain.
 
     python benchmarks/gpu_pipeline.py [--images 4096] [--rounds 2] [--out gpu_pipeline.json]
+        [--parts pixels,stages,lock,overlap,end_to_end] [--settings NAME,...]
 
 On the speed files of gpu_extract.py (500x375 JPEG files with added noise, 48 KB each), in one
 process on one GPU, with ResNet-50 (random weights) at fp16, channels-last, batch 256:
 
-- each stage alone: the DataLoader (8 workers reading the files' bytes and checking their headers,
-  worker start included), decoding (`decode_jpegs` on batches already in memory), the evaluation
-  transform (on decoded batches already on the GPU), the two together (`decode_batch`), and the
-  network (on preprocessed batches already on the GPU), eagerly and replayed from a CUDA graph (`CUDA_GRAPHS`);
-- end to end (`extract_features(cache=False)`, the last library: nvImageCodec where it loads), with
-  chapter 01's settings in turn (`SETTINGS`): before (eager network, the workers' batches received in
-  the decoding thread, Python's 5 ms switch interval), each of CUDA graphs, a receiving thread and a
-  0.5 ms switch interval alone, graphs and receiving thread together (the defaults), and all three
-  with 12 workers. Their features are compared with before's. Each also runs on the files three
-  times over (3 x --images rows): the extra rows' rate (the difference of the two times) is the
-  steady state, without the start of the workers, the filling of the pipeline and its draining,
-  which a 4,096-file run pays once.
-
-And how much of Python's lock each stage leaves to the other threads: while a stage runs in a
-background thread, the main thread counts in a pure-Python loop; its count over the same count with
-nothing beside it is the share of the lock the stage left free (1: it released it while it worked;
-near 0: it held it). The stages run in one process, so a stage that holds the lock makes the others
-wait for it. (Meaningful where the stage's work runs on the GPU or on cores the counter does not
-need: on a 2-core CPU, the stage's own threads also take the counter's core.)
-
-Then stages two at a time (the last library), each in a thread, with their data in memory (the network, `decode_batch`
-on a stream of its own, the DataLoader): how far they overlap, 0 (one after the other) to 1 (fully).
-It runs with the eager network, then with the graph: stages that serialise with the graph as well
-are held up by the GPU, not by Python's lock.
-
-It also prints, for chapter 01's `#| gpu` cell, how far each GPU decoder's pixels are from Pillow's
-on the small smooth picture that cell decodes.
+- stages: each alone: the DataLoader (8 workers reading the files' bytes and checking their
+  headers, worker start included), decoding (`decode_jpegs` on batches already in memory), the
+  evaluation transform (on decoded batches already on the GPU) and the two together
+  (`decode_batch`), each with the resize's taps gathered one by one (before) and as one matrix
+  product (chapter 00), and the network (on preprocessed batches already on the GPU), eagerly and
+  replayed from a CUDA graph (`CUDA_GRAPHS`);
+- lock: how much of Python's lock each stage leaves to the other threads: while a stage runs in a
+  background thread, the main thread counts in a pure-Python loop; its count over the same count
+  with nothing beside it is the share of the lock the stage left free (1: it released it while it
+  worked; near 0: it held it);
+- overlap: stages two at a time (the last library), each in a thread, with their data in memory
+  (the network, `decode_batch` on a stream of its own, decoding alone without the transform, the
+  DataLoader): how far they overlap, 0 (one after the other) to 1 (fully); with the eager network,
+  then with the graph's: stages that serialise with the graph as well are held up by the GPU, not
+  by Python's lock;
+- end_to_end: `extract_features(cache=False)` with the last library (nvImageCodec where it loads)
+  and chapter 01's settings in turn (`SETTINGS`; `--settings` picks some, 'before' always runs),
+  best of `--rounds`, with their features compared with before's. Each also runs on the files
+  three times over: the extra rows' rate (the difference of the two times) is the steady state,
+  without the start of the workers, the filling of the pipeline and its draining, which a
+  4,096-file run pays once;
+- pixels: for chapter 01's `#| gpu` cell, how far each GPU decoder's pixels are from Pillow's on
+  the small smooth picture that cell decodes.
 """
 import argparse, contextlib, json, os, sys, time, warnings
 from io import BytesIO
@@ -57,13 +53,15 @@ def gathered_pass(levels, dim, n_out):
     rows = levels.to(dtype).movedim(dim, -1)
     taps = torch.as_tensor(first[:, None] + np.arange(weights.shape[1]), device=device)
     taps, weights = taps.clamp(max=n_in - 1), torch.as_tensor(weights, dtype=dtype, device=device)
-    total = torch.full((*rows.shape[:-1], n_out), 2.0 ** (precision - 1), dtype=dtype, device=device)
+    half = 2.0 ** (precision - 1)
+    total = torch.full((*rows.shape[:-1], n_out), half, dtype=dtype, device=device)
     for k in range(weights.shape[1]): total += rows[..., taps[:, k]] * weights[:, k]
     return torch.floor(total / 2 ** precision).clamp(0, 255).movedim(-1, dim)
 
 BEFORE = dict(CUDA_GRAPHS=False, RECEIVE_IN_THREAD=False, SWITCH_INTERVAL=None, DECODE_PRIORITY=0,
-              resize='gather')
-SETTINGS = {  # end-to-end variants: chapter 01's settings, the resize's pass, workers (None: default)
+              TRANSFORM_ON_NETWORK_STREAM=False, resize='gather')
+# end-to-end variants: chapter 01's settings, the resize's pass, and workers (None: the default)
+SETTINGS = {
     'before': BEFORE,
     'cuda_graphs': BEFORE | dict(CUDA_GRAPHS=True),
     'receive_thread': BEFORE | dict(RECEIVE_IN_THREAD=True),
@@ -76,7 +74,12 @@ SETTINGS = {  # end-to-end variants: chapter 01's settings, the resize's pass, w
     'receive_matrix_priority': BEFORE | dict(RECEIVE_IN_THREAD=True, resize='matrix',
                                              DECODE_PRIORITY=-1),
     'receive_matrix_priority_graphs': BEFORE | dict(RECEIVE_IN_THREAD=True, resize='matrix',
-                                                    DECODE_PRIORITY=-1, CUDA_GRAPHS=True)}
+                                                    DECODE_PRIORITY=-1, CUDA_GRAPHS=True),
+    'defaults_transform_later': BEFORE | dict(RECEIVE_IN_THREAD=True, resize='matrix',
+                                              TRANSFORM_ON_NETWORK_STREAM=True),
+    'defaults_transform_later_graphs': BEFORE | dict(RECEIVE_IN_THREAD=True, resize='matrix',
+                                                     TRANSFORM_ON_NETWORK_STREAM=True,
+                                                     CUDA_GRAPHS=True)}
 
 @contextlib.contextmanager
 def settings_of(settings:dict):
@@ -163,6 +166,9 @@ def overlaps(runner, table, files, transform, libraries):
         decoding = on_stream_of_its_own(decoding, device)
         out[f'decode_batch_{library}_and_network'] = overlap(decoding, network)
         out[f'loader_and_decode_batch_{library}'] = overlap(loader, decoding)
+        def decoding_alone(): [decode_jpegs(b, device) for b in in_batches(files)]  # no transform
+        decoding_alone = on_stream_of_its_own(decoding_alone, device)
+        out[f'decode_{library}_and_network'] = overlap(decoding_alone, network)
     return out
 
 def pixel_differences():
@@ -197,7 +203,9 @@ def main():
     def save():
         out = Path(__file__).parent/'results'; out.mkdir(exist_ok=True)
         (out/a.out).write_text(json.dumps(result, indent=2))
-    if cuda and 'pixels' in parts: result['pixel_differences_from_pillow'] = pixel_differences(); print(result, flush=True); save()
+    if cuda and 'pixels' in parts:
+        result['pixel_differences_from_pillow'] = pixel_differences()
+        print(result, flush=True); save()
     table = make_jpegs(Path(os.environ.get('TMPDIR', '/tmp'))/'imgsim-gpu-extract'/'jpegs', a.images)
     files = [Path(p).read_bytes() for p in table.path]
     runner = Runner(load_backbone('resnet50', weights=None), device=a.device)
@@ -205,22 +213,27 @@ def main():
     libraries = ['torchvision'] + (['nvimgcodec'] if cuda and model._nvimgcodec() else [])
     if 'stages' in parts:
         with settings_of(SETTINGS['before']): eager = network_only(runner)
+        with settings_of(SETTINGS['cuda_graphs']): graph = network_only(runner)
         stages = {'loader_8_workers': loader_alone(table, transform), 'network_eager': eager,
-                  'network_cuda_graph': network_only(runner)}
+                  'network_cuda_graph': graph}
         for library in libraries:
             use(library)
             stages[f'decode_{library}'] = decode_only(files, device)['images_per_second']
             for resize in ('gather', 'matrix'):
                 with settings_of(BEFORE | dict(resize=resize)):
-                    stages[f'transform_{resize}_{library}'] = transform_alone(files, transform, device)
-                    stages[f'decode_batch_{resize}_{library}'] = decode_batch_alone(files, transform, device)
+                    stages[f'transform_{resize}_{library}'] = transform_alone(
+                        files, transform, device)
+                    stages[f'decode_batch_{resize}_{library}'] = decode_batch_alone(
+                        files, transform, device)
         result['stages_images_per_second'] = {k: round(v, 1) for k, v in stages.items()}
         print(result['stages_images_per_second'], flush=True); save()
     if 'lock' in parts:
         batch, images = files[:256], torch.randn(256, 3, 224, 224, device=device)
         with settings_of(SETTINGS['before']):
             eager = lock_left_free(lambda: (runner(images), sync()))
-        lock = {'network_eager': eager, 'network_cuda_graph': lock_left_free(lambda: (runner(images), sync())),
+        with settings_of(SETTINGS['cuda_graphs']):
+            graph = lock_left_free(lambda: (runner(images), sync()))
+        lock = {'network_eager': eager, 'network_cuda_graph': graph,
                 'loader_8_workers': lock_left_free(lambda: loader_alone(table[:1024], transform))}
         for library in libraries:
             use(library)

@@ -24,11 +24,12 @@ from .data import open_image, size_problem, MAX_IMAGE_PIXELS, RESIZE_ARITHMETIC
 # %% auto #0
 __all__ = ['BACKBONES', 'CUDA_GRAPHS', 'MAX_CUDA_GRAPHS', 'JPEG_LIBRARIES', 'GPU_JPEG_LIBRARY', 'NVIMGCODEC_OPTIONS',
            'NVIMGCODEC_HARDWARE_SHARE', 'MAX_DECODE_PIXELS', 'CPU_DECODING', 'PIN_DECODING_THREADS', 'WORKER_NICENESS',
-           'DECODE_BETWEEN_BATCHES', 'CHUNK_ROWS', 'DECODE_STREAM', 'RECEIVE_IN_THREAD', 'SWITCH_INTERVAL',
-           'DECODE_PRIORITY', 'BackboneSpec', 'register_backbone', 'WeightsUnavailable', 'resnet50_weights_file',
-           'load_backbone', 'EmbeddingHead', 'resolve_device', 'to_tensor', 'to_numpy', 'embed_features',
-           'EmbeddingNet', 'cpu_has_bf16', 'Runner', 'feature_cache_key', 'device_decodable', 'EncodedImageDataset',
-           'jpeg_library', 'decode_jpegs', 'decode_batch', 'prefetched', 'extract_features', 'embed_images']
+           'DECODE_BETWEEN_BATCHES', 'CHUNK_ROWS', 'DECODE_STREAM', 'RECEIVE_IN_THREAD', 'TRANSFORM_ON_NETWORK_STREAM',
+           'SWITCH_INTERVAL', 'DECODE_PRIORITY', 'BackboneSpec', 'register_backbone', 'WeightsUnavailable',
+           'resnet50_weights_file', 'load_backbone', 'EmbeddingHead', 'resolve_device', 'to_tensor', 'to_numpy',
+           'embed_features', 'EmbeddingNet', 'cpu_has_bf16', 'Runner', 'feature_cache_key', 'device_decodable',
+           'EncodedImageDataset', 'jpeg_library', 'decode_jpegs', 'decode_batch', 'prefetched', 'extract_features',
+           'embed_images']
 
 # %% ../nbs/01_model.ipynb #5d07167c
 @dataclass
@@ -488,6 +489,19 @@ def _decode_encoded(items, transform, device, draft_size)->tuple[list, list[str]
     return images, errors
 
 # %% ../nbs/01_model.ipynb #995dfd78
+def _assembled(images:list, # uint8 images decoded on `device`, preprocessed ones, or None
+               transform, device)->torch.Tensor:
+    "The network's input: decoded images transformed (same-sized ones together), the rest as is."
+    size = transform(torch.zeros(3, 8, 8, dtype=torch.uint8)).shape
+    batch = torch.zeros(len(images), *size, device=device)
+    decoded = {j: x for j, x in enumerate(images) if x is not None and x.dtype == torch.uint8}
+    for shape in {x.shape for x in decoded.values()}:
+        same = [j for j, x in decoded.items() if x.shape == shape]
+        batch[same] = transform(torch.stack([images[j] for j in same])).as_subclass(torch.Tensor)
+    for j, x in enumerate(images):
+        if x is not None and x.dtype != torch.uint8: batch[j] = x.to(device)
+    return batch
+
 def decode_batch(items:list, # from `EncodedImageDataset`
                  transform, # the evaluation transform, applied on `device` to decoded images
                  device='cpu', # where to decode and transform
@@ -495,15 +509,7 @@ def decode_batch(items:list, # from `EncodedImageDataset`
                 )->tuple[torch.Tensor, list[str]]:
     "A batch of preprocessed images on `device` and an error message per item ('' if none)."
     images, errors = _decode_encoded(items, transform, device, draft_size)
-    size = transform(torch.zeros(3, 8, 8, dtype=torch.uint8)).shape
-    batch = torch.zeros(len(items), *size, device=device)
-    decoded = {j: x for j, x in enumerate(images) if x is not None and x.dtype == torch.uint8}
-    for shape in {x.shape for x in decoded.values()}:  # same-sized images are transformed together
-        same = [j for j, x in decoded.items() if x.shape == shape]
-        batch[same] = transform(torch.stack([images[j] for j in same])).as_subclass(torch.Tensor)
-    for j, x in enumerate(images):
-        if x is not None and x.dtype != torch.uint8: batch[j] = x.to(device)
-    return batch, errors
+    return _assembled(images, transform, device), errors
 
 # %% ../nbs/01_model.ipynb #c1b7fe7f
 def prefetched(items, # any iterable (e.g. a DataLoader)
@@ -568,7 +574,8 @@ def _yield_to_network(worker_id:int):
 # %% ../nbs/01_model.ipynb #a76a1238
 CHUNK_ROWS = 2048 # rows per cache chunk (the unit of resumption)
 DECODE_STREAM = True # on a GPU, decode on a stream beside the network's (False: on the network's)
-RECEIVE_IN_THREAD = True # on a GPU, a thread of its own receives the workers' batches
+RECEIVE_IN_THREAD = True # device decoding: a thread of its own receives the workers' batches
+TRANSFORM_ON_NETWORK_STREAM = False # device decoding: the network's thread and stream transform
 SWITCH_INTERVAL = None # seconds: Python's thread switch interval while extracting (None: as is)
 DECODE_PRIORITY = 0 # on a GPU, the decoding stream's priority (-1: its kernels go before the network's)
 
@@ -589,20 +596,27 @@ def _feature_batches(runner, table, transform, batch_size, num_workers, decoder)
                         worker_init_fn=None if cuda else _yield_to_network)
     side = (torch.cuda.Stream(runner.device, priority=DECODE_PRIORITY)
             if cuda and on_device and DECODE_STREAM else None)
+    later = on_device and TRANSFORM_ON_NETWORK_STREAM  # the decoding thread only decodes
     def prepare(batch):
         if not on_device: return batch[0], batch[2], None
-        if side is None: return *decode_batch(batch, transform, runner.device, draft), None
-        with torch.cuda.stream(side):  # this thread's stream: the network's kernels need not wait
-            return *decode_batch(batch, transform, runner.device, draft), side.record_event()
-    received = prefetched(loader, lambda b: b) if side and RECEIVE_IN_THREAD else loader
+        # on a stream of its own, the network's kernels need not wait for this thread's
+        with torch.cuda.stream(side) if side is not None else contextlib.nullcontext():
+            images, reasons = (_decode_encoded(batch, transform, runner.device, draft) if later
+                               else decode_batch(batch, transform, runner.device, draft))
+            return images, reasons, None if side is None else side.record_event()
+    received = (prefetched(loader, lambda b: b) if on_device and num_workers and RECEIVE_IN_THREAD
+                else loader)
     for images, reasons, ready in prefetched(received, prepare):
-        if ready is not None:  # the network's stream waits for this batch alone
-            stream = torch.cuda.current_stream(runner.device)
-            stream.wait_event(ready); images.record_stream(stream)
+        stream = torch.cuda.current_stream(runner.device) if cuda else None
+        if ready is not None: stream.wait_event(ready)  # the network's stream waits for this batch
+        decoded = images  # kept until the features are back: the stream may still read them
+        if later: images = _assembled(decoded, transform, runner.device)
+        elif ready is not None: images.record_stream(stream)
         if idle is not None: idle.clear()
         try: features = runner(images)
         finally:
             if idle is not None: idle.set()
+        del decoded
         yield features, list(reasons)
 
 # %% ../nbs/01_model.ipynb #40678a86
