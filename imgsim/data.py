@@ -272,19 +272,36 @@ def _fixed_point_weights(n_in:int, n_out:int)->tuple[np.ndarray, np.ndarray, int
 
 # %% ../nbs/00_data.ipynb #dc5e115c
 @functools.lru_cache(maxsize=64)
-def _resize_matrix(n_in:int, n_out:int, dtype:torch.dtype, device:torch.device)->torch.Tensor:
-    "A pass's integer weights as an (n_in, n_out) matrix on `device`, zero outside the taps."
+def _resize_matrix(n_in:int, n_out:int, device:torch.device)->torch.Tensor:
+    "A pass's integer weights as a float32 (n_in, n_out) matrix on `device`, zero outside the taps."
     first, weights, _ = _fixed_point_weights(n_in, n_out)
     taps = np.minimum(first[:, None] + np.arange(weights.shape[1]), n_in - 1)  # past the end: 0
     matrix = np.zeros((n_in, n_out)); np.add.at(matrix, (taps, np.arange(n_out)[:, None]), weights)
-    return torch.as_tensor(matrix, dtype=dtype, device=device)
+    return torch.as_tensor(matrix, dtype=torch.float32, device=device)
 
 def _exact_float32_products()->bool:
     "Whether float32 matrix products here keep float32's 24 bits (no TF32 or bfloat16 rounding)."
     return (torch.get_float32_matmul_precision() == 'highest'
             and not torch.backends.cuda.matmul.allow_tf32)
 
+def _sums_by_product(levels:torch.Tensor, dim:int, n_out:int)->torch.Tensor:
+    "Each output's weighted sum of `levels` along `dim`, as one float32 matrix product."
+    matrix = _resize_matrix(levels.shape[dim], n_out, levels.device)
+    levels = levels.to(torch.float32)
+    return levels @ matrix if dim == -1 else matrix.T @ levels
+
 # %% ../nbs/00_data.ipynb #07b5047f
+def _sums_by_taps(levels:torch.Tensor, dim:int, n_out:int, dtype:torch.dtype)->torch.Tensor:
+    "The same sums, one tap at a time, in `dtype`."
+    n_in, device = levels.shape[dim], levels.device
+    first, weights, _ = _fixed_point_weights(n_in, n_out)
+    rows = levels.to(dtype).movedim(dim, -1)
+    taps = torch.as_tensor(first[:, None] + np.arange(weights.shape[1]), device=device)
+    taps, weights = taps.clamp(max=n_in - 1), torch.as_tensor(weights, dtype=dtype, device=device)
+    total = torch.zeros((*rows.shape[:-1], n_out), dtype=dtype, device=device)
+    for k in range(weights.shape[1]): total += rows[..., taps[:, k]] * weights[:, k]
+    return total.movedim(-1, dim)
+
 def _fixed_point_pass(levels:torch.Tensor, # uint8 levels held in a float tensor
                       dim:int, # -1 (width) or -2 (height)
                       n_out:int)->torch.Tensor:
@@ -292,10 +309,8 @@ def _fixed_point_pass(levels:torch.Tensor, # uint8 levels held in a float tensor
     n_in = levels.shape[dim]
     if n_in == n_out: return levels
     precision = _fixed_point_weights(n_in, n_out)[2]
-    exact32 = precision <= 15 and _exact_float32_products()
-    levels = levels.to(torch.float32 if exact32 else torch.float64)
-    matrix = _resize_matrix(n_in, n_out, levels.dtype, levels.device)
-    total = levels @ matrix if dim == -1 else matrix.T @ levels
+    if precision <= 15 and _exact_float32_products(): total = _sums_by_product(levels, dim, n_out)
+    else: total = _sums_by_taps(levels, dim, n_out, torch.float32 if precision <= 15 else torch.float64)
     return torch.floor((total + 2.0 ** (precision - 1)) / 2 ** precision).clamp(0, 255)
 
 # %% ../nbs/00_data.ipynb #6a639f38
