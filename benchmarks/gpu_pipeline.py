@@ -58,17 +58,15 @@ def gathered_pass(levels, dim, n_out):
     for k in range(weights.shape[1]): total += rows[..., taps[:, k]] * weights[:, k]
     return torch.floor(total / 2 ** precision).clamp(0, 255).movedim(-1, dim)
 
-BEFORE = dict(CUDA_GRAPHS=False, RECEIVE_IN_THREAD=False, SWITCH_INTERVAL=None, DECODE_PRIORITY=0,
+BEFORE = dict(CUDA_GRAPHS=False, RECEIVE_IN_THREAD=False, DECODE_PRIORITY=0,
               TRANSFORM_ON_NETWORK_STREAM=False, resize='gather')
 # end-to-end variants: chapter 01's settings, the resize's pass, and workers (None: the default)
 SETTINGS = {
     'before': BEFORE,
     'cuda_graphs': BEFORE | dict(CUDA_GRAPHS=True),
     'receive_thread': BEFORE | dict(RECEIVE_IN_THREAD=True),
-    'switch_0.5ms': BEFORE | dict(SWITCH_INTERVAL=0.0005),
     'graphs_and_receive_thread': BEFORE | dict(CUDA_GRAPHS=True, RECEIVE_IN_THREAD=True),
-    'all_three_12_workers': BEFORE | dict(CUDA_GRAPHS=True, RECEIVE_IN_THREAD=True,
-                                          SWITCH_INTERVAL=0.0005, workers=12),
+    'graphs_receive_12_workers': BEFORE | dict(CUDA_GRAPHS=True, RECEIVE_IN_THREAD=True, workers=12),
     'receive_priority': BEFORE | dict(RECEIVE_IN_THREAD=True, DECODE_PRIORITY=-1),
     'receive_matrix': BEFORE | dict(RECEIVE_IN_THREAD=True, resize='matrix'),
     'receive_matrix_priority': BEFORE | dict(RECEIVE_IN_THREAD=True, resize='matrix',

@@ -5,7 +5,7 @@
 # %% ../nbs/01_model.ipynb #03383c12
 from __future__ import annotations
 import functools, hashlib, itertools, json, multiprocessing, os, queue, shutil, tempfile
-import contextlib, sys, threading, warnings
+import contextlib, threading, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
@@ -25,11 +25,10 @@ from .data import open_image, size_problem, MAX_IMAGE_PIXELS, RESIZE_ARITHMETIC
 __all__ = ['BACKBONES', 'CUDA_GRAPHS', 'MAX_CUDA_GRAPHS', 'JPEG_LIBRARIES', 'GPU_JPEG_LIBRARY', 'NVIMGCODEC_OPTIONS',
            'NVIMGCODEC_HARDWARE_SHARE', 'MAX_DECODE_PIXELS', 'CPU_DECODING', 'PIN_DECODING_THREADS', 'WORKER_NICENESS',
            'DECODE_BETWEEN_BATCHES', 'CHUNK_ROWS', 'DECODE_STREAM', 'RECEIVE_IN_THREAD', 'TRANSFORM_ON_NETWORK_STREAM',
-           'SWITCH_INTERVAL', 'DECODE_PRIORITY', 'BackboneSpec', 'register_backbone', 'WeightsUnavailable',
-           'resnet50_weights_file', 'load_backbone', 'EmbeddingHead', 'resolve_device', 'to_tensor', 'to_numpy',
-           'embed_features', 'EmbeddingNet', 'cpu_has_bf16', 'Runner', 'feature_cache_key', 'device_decodable',
-           'EncodedImageDataset', 'jpeg_library', 'decode_jpegs', 'decode_batch', 'prefetched', 'extract_features',
-           'embed_images']
+           'DECODE_PRIORITY', 'BackboneSpec', 'register_backbone', 'WeightsUnavailable', 'resnet50_weights_file',
+           'load_backbone', 'EmbeddingHead', 'resolve_device', 'to_tensor', 'to_numpy', 'embed_features',
+           'EmbeddingNet', 'cpu_has_bf16', 'Runner', 'feature_cache_key', 'device_decodable', 'EncodedImageDataset',
+           'jpeg_library', 'decode_jpegs', 'decode_batch', 'prefetched', 'extract_features', 'embed_images']
 
 # %% ../nbs/01_model.ipynb #5d07167c
 @dataclass
@@ -576,7 +575,6 @@ CHUNK_ROWS = 2048 # rows per cache chunk (the unit of resumption)
 DECODE_STREAM = True # on a GPU, decode on a stream beside the network's (False: on the network's)
 RECEIVE_IN_THREAD = True # device decoding: a thread of its own receives the workers' batches
 TRANSFORM_ON_NETWORK_STREAM = False # device decoding: the network's thread and stream transform
-SWITCH_INTERVAL = None # seconds: Python's thread switch interval while extracting (None: as is)
 DECODE_PRIORITY = 0 # on a GPU, the decoding stream's priority (-1: its kernels go before the network's)
 
 def _feature_batches(runner, table, transform, batch_size, num_workers, decoder):
@@ -618,15 +616,6 @@ def _feature_batches(runner, table, transform, batch_size, num_workers, decoder)
             if idle is not None: idle.set()
         del decoded
         yield features, list(reasons)
-
-# %% ../nbs/01_model.ipynb #40678a86
-@contextlib.contextmanager
-def _switch_interval(seconds:float|None):
-    "Python's thread switch interval set to `seconds` inside the block (None: left as it is)."
-    before = sys.getswitchinterval()
-    if seconds: sys.setswitchinterval(seconds)
-    try: yield
-    finally: sys.setswitchinterval(before)
 
 # %% ../nbs/01_model.ipynb #e30a945f
 @functools.cache  # once per process
@@ -681,7 +670,7 @@ def _extract_to(folder:Path, table, runner, batch_size, num_workers, progress, d
     batches = _feature_batches(runner, pending, transform, batch_size, num_workers, decoder)
     bar = tqdm(total=n, initial=n - len(pending), desc=f"features {runner.backbone.spec.name}",
                unit='img', disable=not progress)
-    with bar, _switch_interval(SWITCH_INTERVAL):
+    with bar:
         pieces, errors = [], []  # joined once per chunk: copying the chunk per batch adds up
         for start in todo:
             rows = min(start + CHUNK_ROWS, n) - start
