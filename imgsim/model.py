@@ -604,8 +604,8 @@ def _feature_batches(runner, table, transform, batch_size, num_workers, decoder)
             return images, reasons, None if side is None else side.record_event()
     received = (prefetched(loader, lambda b: b) if on_device and num_workers and RECEIVE_IN_THREAD
                 else loader)
+    stream = torch.cuda.current_stream(runner.device) if cuda else None  # the network's
     for images, reasons, ready in prefetched(received, prepare):
-        stream = torch.cuda.current_stream(runner.device) if cuda else None
         if ready is not None: stream.wait_event(ready)  # the network's stream waits for this batch
         decoded = images  # kept until the features are back: the stream may still read them
         if later: images = _assembled(decoded, transform, runner.device)
