@@ -7,7 +7,8 @@ Speed: ResNet-50 (random weights: speed does not depend on them) at 224 px, batc
 default precision on CUDA (fp16, channels-last), end to end from 500x375 JPEG files on disk (in the
 page cache: the files were just written), through `extract_features(cache=False)`. The same process
 measures, alternately, `decoder='device'` with torchvision and with nvImageCodec (where it loads),
-`decoder='pil'` with `--workers`, and the network alone on preprocessed batches already on the GPU
+with chapter 01's defaults (since 2026-11-28 run 9, 4 workers; 8 before), `decoder='pil'` with
+`--workers`, and the network alone on preprocessed batches already on the GPU
 (the ceiling). It also times each JPEG library setting (`VARIANTS`: those two, and nvImageCodec with
 the hardware engines' share adaptive and with fancy chroma upsampling) decoding alone
 (`decode_jpegs` on batches of 256 files already in memory, with the CPU time it took) and asks nvJPEG
@@ -96,7 +97,7 @@ def network_only(runner, batches=16, batch=256):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--images', type=int, default=4096); p.add_argument('--rounds', type=int, default=2)
-    p.add_argument('--workers', type=int, default=8); p.add_argument('--out', default='gpu_extract.json')
+    p.add_argument('--workers', type=int, default=8, help="Pillow's"); p.add_argument('--out', default='gpu_extract.json')
     p.add_argument('--device', default='cuda', help="cpu: a quick check of the script itself")
     a = p.parse_args()
     tmp = Path(os.environ.get('TMPDIR', '/tmp'))/'imgsim-gpu-extract'
@@ -105,7 +106,7 @@ def main():
     variants = [v for v in VARIANTS if VARIANTS[v][0] == 'torchvision' or model._nvimgcodec()]
     if a.device != 'cuda': variants = ['torchvision']
     # end to end: the two libraries as they come (the other settings are timed decoding alone)
-    paths = {**{f'device_{v}': dict(decoder='device', num_workers=a.workers) for v in variants
+    paths = {**{f'device_{v}': dict(decoder='device') for v in variants  # chapter 01's workers
                 if v in ('torchvision', 'nvimgcodec')},
              f'pil_{a.workers}_workers': dict(decoder='pil', num_workers=a.workers)}
     for v in variants:  # warm-up (cuDNN, each decoder)

@@ -1,7 +1,7 @@
 """Where GPU extraction's time goes (issue 14), and what chapter 01's extraction settings gain.
 
     python benchmarks/gpu_pipeline.py [--images 4096] [--rounds 2] [--out gpu_pipeline.json]
-        [--parts pixels,stages,lock,overlap,end_to_end] [--settings NAME,...]
+        [--parts pixels,stages,lock,overlap,loader,end_to_end] [--settings NAME,...]
 
 On the speed files of gpu_extract.py (500x375 JPEG files with added noise, 48 KB each), in one
 process on one GPU, with ResNet-50 (random weights) at fp16, channels-last, batch 256:
@@ -21,6 +21,9 @@ process on one GPU, with ResNet-50 (random weights) at fp16, channels-last, batc
   DataLoader): how far they overlap, 0 (one after the other) to 1 (fully); with the eager network,
   then with the graph's: stages that serialise with the graph as well are held up by the GPU, not
   by Python's lock;
+- loader: the DataLoader alone (workers reading the files and checking their headers, worker start
+  included), handing the bytes over one by one (pickled through a pipe) or each batch's files in one
+  shared-memory buffer (chapter 01's `ONE_BUFFER_PER_BATCH`), with 8 and 12 workers, best of two;
 - end_to_end: `extract_features(cache=False)` with the last library (nvImageCodec where it loads)
   and chapter 01's settings in turn (`SETTINGS`; `--settings` picks some, 'before' always runs),
   best of `--rounds`, with their features compared with before's. Each also runs on the files
@@ -59,10 +62,12 @@ def gathered_pass(levels, dim, n_out):
     return torch.floor(total / 2 ** precision).clamp(0, 255).movedim(-1, dim)
 
 BEFORE = dict(CUDA_GRAPHS=False, RECEIVE_IN_THREAD=False, DECODE_PRIORITY=0,
-              TRANSFORM_ON_NETWORK_STREAM=False, resize='gather')
+              ONE_BUFFER_PER_BATCH=False, DECODE_THREADS=1, workers=8, resize='gather')
+RECEIVE_MATRIX = BEFORE | dict(RECEIVE_IN_THREAD=True, resize='matrix')  # the defaults till run 7
 # end-to-end variants: chapter 01's settings, the resize's pass, and workers (None: the default)
 SETTINGS = {
     'before': BEFORE,
+    'defaults': {},  # chapter 01's, as they are
     'cuda_graphs': BEFORE | dict(CUDA_GRAPHS=True),
     'receive_thread': BEFORE | dict(RECEIVE_IN_THREAD=True),
     'graphs_and_receive_thread': BEFORE | dict(CUDA_GRAPHS=True, RECEIVE_IN_THREAD=True),
@@ -73,11 +78,21 @@ SETTINGS = {
                                              DECODE_PRIORITY=-1),
     'receive_matrix_priority_graphs': BEFORE | dict(RECEIVE_IN_THREAD=True, resize='matrix',
                                                     DECODE_PRIORITY=-1, CUDA_GRAPHS=True),
-    'defaults_transform_later': BEFORE | dict(RECEIVE_IN_THREAD=True, resize='matrix',
-                                              TRANSFORM_ON_NETWORK_STREAM=True),
-    'defaults_transform_later_graphs': BEFORE | dict(RECEIVE_IN_THREAD=True, resize='matrix',
-                                                     TRANSFORM_ON_NETWORK_STREAM=True,
-                                                     CUDA_GRAPHS=True)}
+    'one_buffer': RECEIVE_MATRIX | dict(ONE_BUFFER_PER_BATCH=True),
+    'two_threads': RECEIVE_MATRIX | dict(DECODE_THREADS=2),
+    'one_buffer_two_threads': RECEIVE_MATRIX | dict(ONE_BUFFER_PER_BATCH=True, DECODE_THREADS=2),
+    'one_buffer_three_threads': RECEIVE_MATRIX | dict(ONE_BUFFER_PER_BATCH=True, DECODE_THREADS=3),
+    'one_buffer_two_threads_priority': RECEIVE_MATRIX | dict(ONE_BUFFER_PER_BATCH=True,
+                                                             DECODE_THREADS=2, DECODE_PRIORITY=-1),
+    'one_buffer_4_workers': RECEIVE_MATRIX | dict(ONE_BUFFER_PER_BATCH=True, workers=4),
+    'one_buffer_two_threads_4_workers': RECEIVE_MATRIX | dict(ONE_BUFFER_PER_BATCH=True,
+                                                              DECODE_THREADS=2, workers=4),
+    'one_buffer_two_threads_graphs': RECEIVE_MATRIX | dict(ONE_BUFFER_PER_BATCH=True,
+                                                           DECODE_THREADS=2, CUDA_GRAPHS=True),
+    'one_buffer_two_threads_2_workers': RECEIVE_MATRIX | dict(ONE_BUFFER_PER_BATCH=True,
+                                                              DECODE_THREADS=2, workers=2),
+    'one_buffer_two_threads_6_workers': RECEIVE_MATRIX | dict(ONE_BUFFER_PER_BATCH=True,
+                                                              DECODE_THREADS=2, workers=6)}
 
 @contextlib.contextmanager
 def settings_of(settings:dict):
@@ -92,9 +107,9 @@ def settings_of(settings:dict):
         for k, v in before.items(): setattr(model, k, v)
         data._fixed_point_pass = kept_pass
 
-def loader_alone(table, transform, workers=8, batch=256):
+def loader_alone(table, transform, workers=8, batch=256, one_buffer=False):
     loader = DataLoader(EncodedImageDataset(table, transform, 256), batch_size=batch,
-                        num_workers=workers, collate_fn=list)
+                        num_workers=workers, collate_fn=model.packed_batch if one_buffer else list)
     return rate(lambda: [len(b) for b in loader], len(table))
 
 def transform_alone(files, transform, device):
@@ -191,7 +206,7 @@ def main():
     p.add_argument('--images', type=int, default=4096); p.add_argument('--rounds', type=int, default=2)
     p.add_argument('--out', default='gpu_pipeline.json')
     p.add_argument('--device', default='cuda', help="cpu: a quick check of the script itself")
-    p.add_argument('--parts', default='pixels,stages,lock,overlap,end_to_end')
+    p.add_argument('--parts', default='pixels,stages,lock,overlap,loader,end_to_end')
     p.add_argument('--settings', default=','.join(SETTINGS), help="end-to-end variants, by name")
     a = p.parse_args(); cuda, parts = a.device == 'cuda', a.parts.split(',')
     settings_tried = {name: SETTINGS[name] for name in ['before'] + a.settings.split(',')}
@@ -209,6 +224,11 @@ def main():
     runner = Runner(load_backbone('resnet50', weights=None), device=a.device)
     transform, device = runner.backbone.spec.transform(), runner.device
     libraries = ['torchvision'] + (['nvimgcodec'] if cuda and model._nvimgcodec() else [])
+    if 'loader' in parts:  # the workers' hand-over alone: bytes one by one, or one buffer a batch
+        result['loader_images_per_second'] = {f'{how}_{workers}_workers': max(
+            loader_alone(table, transform, workers, one_buffer=how == 'one_buffer') for _ in range(2))
+            for how in ('one_by_one', 'one_buffer') for workers in (8, 12)}
+        print(result['loader_images_per_second'], flush=True); save()
     if 'stages' in parts:
         with settings_of(SETTINGS['before']): eager = network_only(runner)
         with settings_of(SETTINGS['cuda_graphs']): graph = network_only(runner)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_model.ipynb #03383c12
 from __future__ import annotations
-import functools, hashlib, itertools, json, multiprocessing, os, queue, shutil, tempfile
+import functools, hashlib, itertools, json, multiprocessing, os, queue
 import contextlib, threading, warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +24,12 @@ from .data import open_image, size_problem, MAX_IMAGE_PIXELS, RESIZE_ARITHMETIC
 # %% auto #0
 __all__ = ['BACKBONES', 'CUDA_GRAPHS', 'MAX_CUDA_GRAPHS', 'JPEG_LIBRARIES', 'GPU_JPEG_LIBRARY', 'NVIMGCODEC_OPTIONS',
            'NVIMGCODEC_HARDWARE_SHARE', 'MAX_DECODE_PIXELS', 'CPU_DECODING', 'PIN_DECODING_THREADS', 'WORKER_NICENESS',
-           'DECODE_BETWEEN_BATCHES', 'CHUNK_ROWS', 'DECODE_STREAM', 'RECEIVE_IN_THREAD', 'TRANSFORM_ON_NETWORK_STREAM',
-           'DECODE_PRIORITY', 'BackboneSpec', 'register_backbone', 'WeightsUnavailable', 'resnet50_weights_file',
-           'load_backbone', 'EmbeddingHead', 'resolve_device', 'to_tensor', 'to_numpy', 'embed_features',
-           'EmbeddingNet', 'cpu_has_bf16', 'Runner', 'feature_cache_key', 'device_decodable', 'EncodedImageDataset',
-           'jpeg_library', 'decode_jpegs', 'decode_batch', 'prefetched', 'extract_features', 'embed_images']
+           'DECODE_BETWEEN_BATCHES', 'CHUNK_ROWS', 'DECODE_STREAM', 'RECEIVE_IN_THREAD', 'DECODE_PRIORITY',
+           'ONE_BUFFER_PER_BATCH', 'DECODE_THREADS', 'DEVICE_DECODING_WORKERS', 'BackboneSpec', 'register_backbone',
+           'WeightsUnavailable', 'resnet50_weights_file', 'load_backbone', 'EmbeddingHead', 'resolve_device',
+           'to_tensor', 'to_numpy', 'embed_features', 'EmbeddingNet', 'cpu_has_bf16', 'Runner', 'feature_cache_key',
+           'device_decodable', 'EncodedImageDataset', 'packed_batch', 'unpacked_batch', 'jpeg_library', 'decode_jpegs',
+           'decode_batch', 'prefetched', 'extract_features', 'embed_images']
 
 # %% ../nbs/01_model.ipynb #5d07167c
 @dataclass
@@ -379,6 +380,23 @@ class EncodedImageDataset(Dataset):
         pixels = device_decodable(data)
         return (data, i, '', pixels) if pixels else (*self.on_cpu[i], 0)
 
+# %% ../nbs/01_model.ipynb #88c96881
+def packed_batch(items:list)->tuple:
+    "`EncodedImageDataset` items, their JPEG bytes moved into one uint8 tensor (and their sizes)."
+    sizes = [len(item[0]) if item[3] else 0 for item in items]
+    buffer = torch.empty(sum(sizes), dtype=torch.uint8)
+    array, ends = buffer.numpy(), np.cumsum(sizes)
+    for item, size, end in zip(items, sizes, ends):
+        if size: array[end - size:end] = np.frombuffer(item[0], np.uint8)
+    return buffer, sizes, [(None, *item[1:]) if item[3] else item for item in items]
+
+def unpacked_batch(packed:tuple)->list:
+    "The items of a `packed_batch`, each JPEG a view of the buffer (a uint8 NumPy array)."
+    buffer, sizes, items = packed
+    array, ends = buffer.numpy(), np.cumsum(sizes)
+    return [(array[end - size:end], *item[1:]) if size else item
+            for item, size, end in zip(items, sizes, ends)]
+
 # %% ../nbs/01_model.ipynb #05b86af8
 JPEG_LIBRARIES = ('auto', 'torchvision', 'nvimgcodec')
 GPU_JPEG_LIBRARY = 'auto' # the default on a GPU: nvImageCodec where it loads, else torchvision
@@ -410,9 +428,9 @@ def jpeg_library(device, # where the files are to be decoded
 # %% ../nbs/01_model.ipynb #cb7f3e14
 NVIMGCODEC_OPTIONS = '' # nvImageCodec decoder options, e.g. ':fancy_upsampling=1'
 NVIMGCODEC_HARDWARE_SHARE = None # hardware engines' starting share of a batch (None: all they take)
+_IDLE_DECODERS, _DECODERS_LOCK = {}, threading.Lock()  # (device, options, share): decoders
 
-@functools.cache
-def _nvimgcodec_decoder(device_index:int, options:str, hardware_share:float|None):
+def _new_nvimgcodec_decoder(device_index:int, options:str, hardware_share:float|None):
     codec = _nvimgcodec(); kind = codec.BackendKind
     adaptive = codec.LoadHintPolicy.ADAPTIVE_MINIMIZE_IDLE_TIME
     hardware = (codec.Backend(kind.HW_GPU_ONLY) if hardware_share is None
@@ -420,20 +438,31 @@ def _nvimgcodec_decoder(device_index:int, options:str, hardware_share:float|None
     backends = [hardware, codec.Backend(kind.GPU_ONLY), codec.Backend(kind.HYBRID_CPU_GPU)]
     return codec.Decoder(device_id=device_index, backends=backends, options=options)
 
+@contextlib.contextmanager
+def _nvimgcodec_decoder(*key): # device index, options, hardware share
+    "A decoder that is this thread's alone inside the block: an idle one, or a new one."
+    with _DECODERS_LOCK:
+        idle = _IDLE_DECODERS.setdefault(key, []); decoder = idle.pop() if idle else None
+    decoder = decoder or _new_nvimgcodec_decoder(*key)
+    try: yield decoder
+    finally:
+        with _DECODERS_LOCK: idle.append(decoder)
+
 # %% ../nbs/01_model.ipynb #2ca7db87
 def _decode_with_nvimgcodec(data:list[bytes], device:torch.device)->list:
     "RGB uint8 (3, H, W) images on `device` decoded by nvImageCodec; None where it refuses a file."
     codec = _nvimgcodec()
     if device.index is None: device = torch.device('cuda', torch.cuda.current_device())
-    decoder = _nvimgcodec_decoder(device.index, NVIMGCODEC_OPTIONS, NVIMGCODEC_HARDWARE_SHARE)
     params = codec.DecodeParams(apply_exif_orientation=False, color_spec=codec.ColorSpec.SRGB,
                                 sample_format=codec.SampleFormat.I_RGB)
     streams = []
     for x in data:
-        try: streams.append(codec.CodeStream(bytes(x)))
+        try: streams.append(codec.CodeStream(x if isinstance(x, np.ndarray) else bytes(x)))
         except Exception: streams.append(None)  # not even a header nvImageCodec can read
     parsed, stream = [s for s in streams if s is not None], torch.cuda.current_stream(device)
-    if parsed: parsed = decoder.decode(parsed, params=params, cuda_stream=stream.cuda_stream)
+    key = device.index, NVIMGCODEC_OPTIONS, NVIMGCODEC_HARDWARE_SHARE
+    with _nvimgcodec_decoder(*key) as decoder:
+        if parsed: parsed = decoder.decode(parsed, params=params, cuda_stream=stream.cuda_stream)
     images = iter(parsed)
     decoded = [next(images) if s is not None else None for s in streams]
     def tensor(image): return torch.as_tensor(image, device=device).permute(2, 0, 1)
@@ -444,7 +473,8 @@ def _decode_with_torchvision(data:list[bytes], device)->list:
     from torchvision.io import decode_jpeg, ImageReadMode
     def decode(x): return decode_jpeg(x, mode=ImageReadMode.RGB, device=device)
     def tensor(x):  # an empty file becomes one byte that fails like any broken file
-        return torch.frombuffer(bytearray(x or b'\0'), dtype=torch.uint8)
+        if isinstance(x, np.ndarray) and x.size: return torch.from_numpy(x)
+        return torch.frombuffer(bytearray(bytes(x) or b'\0'), dtype=torch.uint8)
     tensors = [tensor(x) for x in data]
     try: return list(decode(tensors)) if tensors else []
     except RuntimeError: pass
@@ -483,7 +513,7 @@ def _decode_encoded(items, transform, device, draft_size)->tuple[list, list[str]
         chunk = [j for j, k in zip(encoded, slices) if k == s]
         for j, image in zip(chunk, decode_jpegs([images[j] for j in chunk], device)):
             if image is not None: images[j] = image; continue
-            try: images[j] = transform(open_image(images[j], draft_size=draft_size))
+            try: images[j] = transform(open_image(bytes(images[j]), draft_size=draft_size))
             except ImageError as e: images[j], errors[j] = None, e.reason
     return images, errors
 
@@ -512,10 +542,18 @@ def decode_batch(items:list, # from `EncodedImageDataset`
 
 # %% ../nbs/01_model.ipynb #c1b7fe7f
 def prefetched(items, # any iterable (e.g. a DataLoader)
-               prepare:Callable, # applied to each item in the background thread
-               depth:int=2, # prepared items held at most
+               prepare:Callable, # applied to each item in a background thread
+               depth:int=2, # prepared items held at most (besides those being prepared)
+               threads:int=1, # items prepared side by side, each in a thread of its own
               ):
-    "Yield `prepare(item)` for each item in order, computed up to `depth` items ahead in a thread."
+    "Yield `prepare(item)` for each item in order, computed up to `depth` items ahead in threads."
+    if threads > 1:  # one thread hands the items to a pool's threads, in order
+        pool = ThreadPoolExecutor(threads)
+        submitted = prefetched(items, functools.partial(pool.submit, prepare), depth + threads - 1)
+        try:
+            for future in submitted: yield future.result()
+        finally: submitted.close(); pool.shutdown(cancel_futures=True)
+        return
     ready, stop, done = queue.Queue(depth), threading.Event(), object()
     def put(entry)->bool:  # False once the consumer has stopped: the thread then ends
         while not stop.is_set():
@@ -574,8 +612,10 @@ def _yield_to_network(worker_id:int):
 CHUNK_ROWS = 2048 # rows per cache chunk (the unit of resumption)
 DECODE_STREAM = True # on a GPU, decode on a stream beside the network's (False: on the network's)
 RECEIVE_IN_THREAD = True # device decoding: a thread of its own receives the workers' batches
-TRANSFORM_ON_NETWORK_STREAM = False # device decoding: the network's thread and stream transform
-DECODE_PRIORITY = 0 # on a GPU, the decoding stream's priority (-1: its kernels go before the network's)
+DECODE_PRIORITY = 0 # on a GPU, the decoding streams' priority (-1: their kernels go first)
+ONE_BUFFER_PER_BATCH = True # device decoding: workers hand over a batch's files in one buffer
+DECODE_THREADS = 2 # device decoding: batches decoded side by side, each on a stream of its own
+DEVICE_DECODING_WORKERS = 4 # device decoding: worker processes by default (they read and check)
 
 def _feature_batches(runner, table, transform, batch_size, num_workers, decoder):
     "(features, error messages) for each batch of `table`'s rows, from threads or a DataLoader."
@@ -589,32 +629,35 @@ def _feature_batches(runner, table, transform, batch_size, num_workers, decoder)
     idle = None  # on the CPU, an event the workers wait for: set while the network is not running
     if not cuda and num_workers and DECODE_BETWEEN_BATCHES:
         idle = multiprocessing.Event(); idle.set(); dataset = _BetweenBatches(dataset, idle)
+    packed = on_device and num_workers > 0 and ONE_BUFFER_PER_BATCH
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
-                        collate_fn=list if on_device else None, pin_memory=cuda and not on_device,
+                        collate_fn=(packed_batch if packed else list) if on_device else None,
+                        pin_memory=cuda and not on_device,
                         worker_init_fn=None if cuda else _yield_to_network)
-    side = (torch.cuda.Stream(runner.device, priority=DECODE_PRIORITY)
-            if cuda and on_device and DECODE_STREAM else None)
-    later = on_device and TRANSFORM_ON_NETWORK_STREAM  # the decoding thread only decodes
+    sides = threading.local()  # each decoding thread's stream
+    def side():  # on a stream of its own, the network's kernels need not wait for this thread's
+        if not (cuda and on_device and DECODE_STREAM): return None
+        if not hasattr(sides, 'stream'):
+            sides.stream = torch.cuda.Stream(runner.device, priority=DECODE_PRIORITY)
+        return sides.stream
     def prepare(batch):
-        if not on_device: return batch[0], batch[2], None
-        # on a stream of its own, the network's kernels need not wait for this thread's
-        with torch.cuda.stream(side) if side is not None else contextlib.nullcontext():
-            images, reasons = (_decode_encoded(batch, transform, runner.device, draft) if later
-                               else decode_batch(batch, transform, runner.device, draft))
-            return images, reasons, None if side is None else side.record_event()
+        if not on_device: return batch[0], batch[2], None, None
+        items, mine = unpacked_batch(batch) if packed else batch, side()
+        with torch.cuda.stream(mine) if mine is not None else contextlib.nullcontext():
+            images, reasons = decode_batch(items, transform, runner.device, draft)
+            return images, reasons, None if mine is None else mine.record_event(), batch
     received = (prefetched(loader, lambda b: b) if on_device and num_workers and RECEIVE_IN_THREAD
                 else loader)
     stream = torch.cuda.current_stream(runner.device) if cuda else None  # the network's
-    for images, reasons, ready in prefetched(received, prepare):
+    threads = DECODE_THREADS if on_device else 1
+    for images, reasons, ready, files in prefetched(received, prepare, threads=threads):
         if ready is not None: stream.wait_event(ready)  # the network's stream waits for this batch
-        decoded = images  # kept until the features are back: the stream may still read them
-        if later: images = _assembled(decoded, transform, runner.device)
-        elif ready is not None: images.record_stream(stream)
+        if ready is not None: images.record_stream(stream)  # freed only once the network is done
         if idle is not None: idle.clear()
         try: features = runner(images)
         finally:
             if idle is not None: idle.set()
-        del decoded
+        del files  # the files' bytes, which the decoder may have read till now
         yield features, list(reasons)
 
 # %% ../nbs/01_model.ipynb #e30a945f
@@ -628,7 +671,7 @@ def extract_features(
     table:pd.DataFrame, # collection table (needs a `path` column)
     backbone:nn.Module, # from `load_backbone`
     batch_size:int|None=None, # images per forward pass (default: 32 on CPU, 256 on GPU)
-    num_workers:int|None=None, # decoding threads (CPU) or processes (default: CPUs, at most 8)
+    num_workers:int|None=None, # decoding threads or workers (default: CPUs, ≤ 8; ≤ 4 on the device)
     device='auto', precision:str='auto', engine:str='auto', # see `Runner`
     decoder:str='auto', # 'pil' (Pillow), 'device' (the runner's) or 'auto' (device on a GPU)
     cache:bool=True, # read and write the on-disk feature cache
@@ -650,42 +693,54 @@ def extract_features(
     if decoder == 'device':  # the library `decode_jpegs` will use
         numerics += f'/device-decoded/{(library := jpeg_library(runner.device))}'
         if cuda and library == 'torchvision': _warn_torchvision_colours()
-    key = feature_cache_key(table, runner.backbone, numerics)
-    folder = cache_dir()/'features'/key if cache else Path(tempfile.mkdtemp())
-    if not (folder/'features.npy').exists():
-        _extract_to(folder, table, runner, batch_size, num_workers, progress, decoder)
-    features = np.load(folder/'features.npy')
-    errors = json.loads((folder/'errors.json').read_text())
-    if not cache: shutil.rmtree(folder, ignore_errors=True)
+    folder = cache_dir()/'features'/feature_cache_key(table, runner.backbone, numerics)
+    if cache and (folder/'features.npy').exists():
+        features = np.load(folder/'features.npy')
+        errors = json.loads((folder/'errors.json').read_text())
+    else: features, errors = _extract_to(folder if cache else None, table, runner, batch_size,
+                                         num_workers, progress, decoder)
     return _drop_failed(features, table, errors, strict)
 
 # %% ../nbs/01_model.ipynb #9105e05f
-def _extract_to(folder:Path, table, runner, batch_size, num_workers, progress, decoder='pil'):
-    folder.mkdir(parents=True, exist_ok=True)
+def _extract_to(folder:Path|None, # the cache folder (None: no cache, the features kept in memory)
+                table, runner, batch_size, num_workers, progress, decoder='pil')->tuple:
+    "Features and error messages of `table`'s rows, each chunk saved in `folder` once done."
+    if folder: folder.mkdir(parents=True, exist_ok=True)
     # Pillow's batches are uint8 (a quarter of the bytes to move), which the runner normalises
     transform, n = runner.backbone.spec.transform(normalize=decoder == 'device'), len(table)
-    if num_workers is None: num_workers = 0 if n <= 2 * batch_size else min(8, os.cpu_count() or 1)
-    todo = [s for s in range(0, n, CHUNK_ROWS) if not (folder/f"part-{s:09d}.npz").exists()]
+    most = min(DEVICE_DECODING_WORKERS if decoder == 'device' else 8, os.cpu_count() or 1)
+    if num_workers is None: num_workers = 0 if n <= 2 * batch_size else most
+    def part(start): return folder/f"part-{start:09d}.npz"
+    todo = [s for s in range(0, n, CHUNK_ROWS) if not (folder and part(s).exists())]
     pending = table.iloc[[r for s in todo for r in range(s, min(s + CHUNK_ROWS, n))]]
     batches = _feature_batches(runner, pending, transform, batch_size, num_workers, decoder)
     bar = tqdm(total=n, initial=n - len(pending), desc=f"features {runner.backbone.spec.name}",
                unit='img', disable=not progress)
+    done, pieces, errors = {}, [], []  # joined once per chunk: copying the chunk per batch adds up
     with bar:
-        pieces, errors = [], []  # joined once per chunk: copying the chunk per batch adds up
         for start in todo:
             rows = min(start + CHUNK_ROWS, n) - start
             while len(errors) < rows:
                 more, reasons = next(batches); bar.update(len(reasons))
                 pieces.append(more); errors += reasons
             features = np.concatenate(pieces)
-            messages = np.array(errors[:rows], dtype=object).astype(str)
-            np.savez(folder/'partial.npz', features=features[:rows], errors=messages)
-            os.replace(folder/'partial.npz', folder/f"part-{start:09d}.npz")
+            done[start] = features[:rows], np.array(errors[:rows], dtype=object).astype(str)
+            if folder:
+                np.savez(folder/'partial.npz', features=done[start][0], errors=done[start][1])
+                os.replace(folder/'partial.npz', part(start))
             pieces, errors = [features[rows:]], errors[rows:]
-    parts = [np.load(p) for p in sorted(folder.glob('part-*.npz'))]
-    (folder/'errors.json').write_text(json.dumps([str(e) for p in parts for e in p['errors']]))
-    np.save(folder/'partial.npy', np.concatenate([p['features'] for p in parts]))
-    os.replace(folder/'partial.npy', folder/'features.npy')
+    for s in range(0, n, CHUNK_ROWS):  # the chunks an earlier, interrupted run saved
+        if s not in done:
+            with np.load(part(s)) as saved: done[s] = saved['features'], saved['errors']
+    features = np.concatenate([done[s][0] for s in sorted(done)])
+    errors = [str(e) for s in sorted(done) for e in done[s][1]]
+    if folder: _write_features(folder, features, errors)
+    return features, errors
+
+def _write_features(folder:Path, features:np.ndarray, errors:list[str]):
+    "The finished cache folder: features.npy and errors.json, written whole, then no chunks."
+    (folder/'errors.json').write_text(json.dumps(errors))
+    np.save(folder/'partial.npy', features); os.replace(folder/'partial.npy', folder/'features.npy')
     for p in folder.glob('part-*.npz'): p.unlink()
 
 def _drop_failed(features, table, errors, strict):
