@@ -518,19 +518,6 @@ def _decode_encoded(items, transform, device, draft_size)->tuple[list, list[str]
     return images, errors
 
 # %% ../nbs/01_model.ipynb #995dfd78
-def _assembled(images:list, # uint8 images decoded on `device`, preprocessed ones, or None
-               transform, device)->torch.Tensor:
-    "The network's input: decoded images transformed (same-sized ones together), the rest as is."
-    size = transform(torch.zeros(3, 8, 8, dtype=torch.uint8)).shape
-    batch = torch.zeros(len(images), *size, device=device)
-    decoded = {j: x for j, x in enumerate(images) if x is not None and x.dtype == torch.uint8}
-    for shape in {x.shape for x in decoded.values()}:
-        same = [j for j, x in decoded.items() if x.shape == shape]
-        batch[same] = transform(torch.stack([images[j] for j in same])).as_subclass(torch.Tensor)
-    for j, x in enumerate(images):
-        if x is not None and x.dtype != torch.uint8: batch[j] = x.to(device)
-    return batch
-
 def decode_batch(items:list, # from `EncodedImageDataset`
                  transform, # the evaluation transform, applied on `device` to decoded images
                  device='cpu', # where to decode and transform
@@ -538,7 +525,15 @@ def decode_batch(items:list, # from `EncodedImageDataset`
                 )->tuple[torch.Tensor, list[str]]:
     "A batch of preprocessed images on `device` and an error message per item ('' if none)."
     images, errors = _decode_encoded(items, transform, device, draft_size)
-    return _assembled(images, transform, device), errors
+    size = transform(torch.zeros(3, 8, 8, dtype=torch.uint8)).shape
+    batch = torch.zeros(len(items), *size, device=device)
+    decoded = {j: x for j, x in enumerate(images) if x is not None and x.dtype == torch.uint8}
+    for shape in {x.shape for x in decoded.values()}:  # same-sized images are transformed together
+        same = [j for j, x in decoded.items() if x.shape == shape]
+        batch[same] = transform(torch.stack([images[j] for j in same])).as_subclass(torch.Tensor)
+    for j, x in enumerate(images):
+        if x is not None and x.dtype != torch.uint8: batch[j] = x.to(device)
+    return batch, errors
 
 # %% ../nbs/01_model.ipynb #c1b7fe7f
 def prefetched(items, # any iterable (e.g. a DataLoader)
@@ -651,8 +646,8 @@ def _feature_batches(runner, table, transform, batch_size, num_workers, decoder)
     stream = torch.cuda.current_stream(runner.device) if cuda else None  # the network's
     threads = DECODE_THREADS if on_device else 1
     for images, reasons, ready, files in prefetched(received, prepare, threads=threads):
-        if ready is not None: stream.wait_event(ready)  # the network's stream waits for this batch
-        if ready is not None: images.record_stream(stream)  # freed only once the network is done
+        if ready is not None:  # the network's stream waits for this batch, which it then owns
+            stream.wait_event(ready); images.record_stream(stream)
         if idle is not None: idle.clear()
         try: features = runner(images)
         finally:
@@ -693,12 +688,13 @@ def extract_features(
     if decoder == 'device':  # the library `decode_jpegs` will use
         numerics += f'/device-decoded/{(library := jpeg_library(runner.device))}'
         if cuda and library == 'torchvision': _warn_torchvision_colours()
-    folder = cache_dir()/'features'/feature_cache_key(table, runner.backbone, numerics)
-    if cache and (folder/'features.npy').exists():
+    folder = None  # the key reads every file's size and time: no cache, no key
+    if cache: folder = cache_dir()/'features'/feature_cache_key(table, runner.backbone, numerics)
+    if folder and (folder/'features.npy').exists():
         features = np.load(folder/'features.npy')
         errors = json.loads((folder/'errors.json').read_text())
-    else: features, errors = _extract_to(folder if cache else None, table, runner, batch_size,
-                                         num_workers, progress, decoder)
+    else: features, errors = _extract_to(folder, table, runner, batch_size, num_workers, progress,
+                                         decoder)
     return _drop_failed(features, table, errors, strict)
 
 # %% ../nbs/01_model.ipynb #9105e05f
