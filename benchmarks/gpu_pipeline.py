@@ -1,7 +1,7 @@
 """Where GPU extraction's time goes (issue 14), and what chapter 01's extraction settings gain.
 
     python benchmarks/gpu_pipeline.py [--images 4096] [--rounds 2] [--out gpu_pipeline.json]
-        [--parts pixels,stages,lock,overlap,loader,end_to_end] [--settings NAME,...]
+        [--parts pixels,stages,lock,overlap,loader,timeline,end_to_end] [--settings NAME,...]
 
 On the speed files of gpu_extract.py (500x375 JPEG files with added noise, 48 KB each), in one
 process on one GPU, with ResNet-50 (random weights) at fp16, channels-last, batch 256:
@@ -24,10 +24,16 @@ process on one GPU, with ResNet-50 (random weights) at fp16, channels-last, batc
 - loader: the DataLoader alone (workers reading the files and checking their headers, worker start
   included), handing the bytes over one by one (pickled through a pipe) or each batch's files in one
   shared-memory buffer (chapter 01's `ONE_BUFFER_PER_BATCH`), with 8 and 12 workers, best of two;
+- timeline: for each of `--settings`, two 4,096-file calls of `extract_features(cache=False)` with
+  chapter 01's DataLoader, `decode_batch` and `Runner.__call__` wrapped to note when each began and
+  ended (ms from the call's start): the workers' start, when the first and last batch had been
+  received, decoded and through the network, each stage's busy time, and how long the network
+  stood idle: what the whole call pays beyond the steady state;
 - end_to_end: `extract_features(cache=False)` with the last library (nvImageCodec where it loads)
   and chapter 01's settings in turn (`SETTINGS`; `--settings` picks some, 'before' always runs),
   best of `--rounds`, with their features compared with before's. Each also runs on the files
-  three times over: the extra rows' rate (the difference of the two times) is the steady state,
+  three times over (a 12,288-file call, its rate recorded too): the extra rows' rate (the difference
+  of the two times) is the steady state,
   without the start of the workers, the filling of the pipeline and its draining, which a
   4,096-file run pays once;
 - pixels: for chapter 01's `#| gpu` cell, how far each GPU decoder's pixels are from Pillow's on
@@ -184,6 +190,53 @@ def overlaps(runner, table, files, transform, libraries):
         out[f'decode_{library}_and_network'] = overlap(decoding_alone, network)
     return out
 
+class _Timeline:
+    "Times (ms from the call's start) of a call's stages, from chapter 01's functions wrapped."
+    def __init__(self): self.events, self.start = [], None
+    def now(self): return round((time.perf_counter() - self.start) * 1000, 1)
+    def timed(self, name, f):
+        def wrapped(*args, **kwargs):
+            begin = self.now()
+            try: return f(*args, **kwargs)
+            finally: self.events.append((name, begin, self.now()))
+        return wrapped
+    @contextlib.contextmanager
+    def patched(self):
+        "Chapter 01's DataLoader (its workers' start, each batch received), decoding and network."
+        timeline, kept = self, (model.DataLoader, model.decode_batch, Runner.__call__)
+        class TimedLoader(DataLoader):
+            def __iter__(self):
+                begin = timeline.now(); it = super().__iter__()
+                timeline.events.append(('workers_started', begin, timeline.now()))
+                while True:
+                    begin = timeline.now()
+                    try: batch = next(it)
+                    except StopIteration: return
+                    timeline.events.append(('received', begin, timeline.now())); yield batch
+        model.DataLoader = TimedLoader
+        model.decode_batch = self.timed('decoded', model.decode_batch)
+        Runner.__call__ = self.timed('network', Runner.__call__)
+        try: yield
+        finally: model.DataLoader, model.decode_batch, Runner.__call__ = kept
+
+def timeline(runner, table, workers=None)->dict:
+    "When each stage of one `extract_features(cache=False)` call began and ended (ms)."
+    times = _Timeline()
+    with times.patched():
+        times.start = time.perf_counter()
+        extract_features(table, runner, num_workers=workers, decoder='device', cache=False,
+                         progress=False)  # device decoding, the default on a GPU
+        returned = times.now()
+    def of(name): return sorted((e, b) for n, b, e in times.events if n == name)  # by their end
+    found = dict(returned=returned, workers_started=of('workers_started')[0][0])
+    for name in ('received', 'decoded', 'network'):
+        spans = of(name)
+        found |= {f'first_{name}_done': spans[0][0], f'last_{name}_done': spans[-1][0],
+                  f'{name}_busy_ms': round(sum(e - b for e, b in spans), 1),
+                  f'{name}_calls': len(spans)}
+    found['network_idle_ms'] = round(returned - found['network_busy_ms'], 1)
+    return found
+
 def pixel_differences():
     "Chapter 01's gpu cell: each library's mean and largest |difference| from Pillow, per file."
     photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8))
@@ -206,7 +259,7 @@ def main():
     p.add_argument('--images', type=int, default=4096); p.add_argument('--rounds', type=int, default=2)
     p.add_argument('--out', default='gpu_pipeline.json')
     p.add_argument('--device', default='cuda', help="cpu: a quick check of the script itself")
-    p.add_argument('--parts', default='pixels,stages,lock,overlap,loader,end_to_end')
+    p.add_argument('--parts', default='pixels,stages,lock,overlap,loader,timeline,end_to_end')
     p.add_argument('--settings', default=','.join(SETTINGS), help="end-to-end variants, by name")
     a = p.parse_args(); cuda, parts = a.device == 'cuda', a.parts.split(',')
     settings_tried = {name: SETTINGS[name] for name in ['before'] + a.settings.split(',')}
@@ -266,6 +319,14 @@ def main():
                 try: found = overlaps(runner, table, files, transform, libraries[-1:])
                 except Exception as e: found = f"FAILED: {e!r}"
             result['overlap_two_at_once'][name] = found; print(name, found, flush=True); save()
+    if 'timeline' in parts:  # where a 4,096-file call's time goes, after a warm-up call
+        use(libraries[-1]); result['timeline_ms'] = {}
+        for name in a.settings.split(','):
+            with settings_of(SETTINGS[name]) as workers:
+                extract_features(table[:1024], runner, num_workers=workers, decoder='device',
+                                 cache=False, progress=False)
+                result['timeline_ms'][name] = [timeline(runner, table, workers) for _ in range(2)]
+        print(json.dumps(result['timeline_ms'], indent=1), flush=True); save()
     if 'end_to_end' not in parts: return
     def seconds(rows, workers=None):
         start = time.perf_counter()
@@ -274,6 +335,7 @@ def main():
     library, thrice = libraries[-1], pd.concat([table] * 3, ignore_index=True)
     use(library); result['end_to_end_library'] = library
     rates, steady, features = {n: [] for n in settings_tried}, {n: [] for n in settings_tried}, {}
+    thrice_rates = {n: [] for n in settings_tried}  # the whole call on 3 x the files
     for name, settings in settings_tried.items():  # warm-up, and the features to compare
         with settings_of(settings) as workers:
             features[name] = extract_features(table[:1024], runner, num_workers=workers,
@@ -283,10 +345,12 @@ def main():
             with settings_of(settings) as workers:
                 once, three_times = seconds(table, workers), seconds(thrice, workers)
             rates[name].append(round(len(table) / once, 1))
+            thrice_rates[name].append(round(len(thrice) / three_times, 1))
             steady[name].append(round((len(thrice) - len(table)) / (three_times - once), 1))
         print(rates, steady, flush=True)
     result['end_to_end_images_per_second'] = {k: max(v) for k, v in rates.items()}
     result['end_to_end_all_rounds'] = rates
+    result[f'end_to_end_{len(thrice)}_files_all_rounds'] = thrice_rates
     result['steady_state_images_per_second'] = {k: max(v) for k, v in steady.items()}
     result['steady_state_all_rounds'] = steady
     result['over_before'] = {k: round(max(v) / max(rates['before']), 3) for k, v in rates.items()}
