@@ -102,7 +102,8 @@ class Hit(BaseModel):
     rank:int = Field(description="1 for the most similar image")
     id:int = Field(description="gallery id")
     url:str = Field(description="the image on this service: /images/{id}")
-    filename:str = Field(description="the image file's name, without its folder")
+    filename:str = Field(description="the file's name, without its folder (as uploaded, for "
+                                      "images added over HTTP)")
     label:str
     score:float = Field(description="cosine similarity, -1 to 1")
     match:bool|None = Field(None, description="score at least the run's match threshold; "
@@ -114,6 +115,8 @@ class SearchResponse(BaseModel):
     "The results of one query."
     results:list[Hit]
     backbone:str
+    match_threshold:float|None = Field(None, description="the score from which a result is a "
+                                                         "match, if calibrated")
     took_ms:float = Field(description="time spent in the service, from the upload received to "
                                       "the results")
 
@@ -138,7 +141,8 @@ class GalleryImage(BaseModel):
     "A row of the gallery table."
     id:int
     url:str = Field(description="the image on this service: /images/{id}")
-    filename:str = Field(description="the image file's name, without its folder")
+    filename:str = Field(description="the file's name, without its folder (as uploaded, for "
+                                      "images added over HTTP)")
     label:str
     duplicate:bool = Field(False,
                            description="its bytes were already in the gallery, under this id")
@@ -167,6 +171,8 @@ class Health(BaseModel):
     max_batch:int
     match_threshold:float|None = Field(description="the score from which a result is a match, "
                                                    "if calibrated")
+    problem:str|None = Field(None, description="with status 'stale': why the run directory's new "
+                                               "run is not the one served")
     writes:str = Field(description="'key' (writes need the API key), 'open' (anyone may write) "
                                    "or 'closed'")
 
@@ -182,7 +188,9 @@ def to_models(frame:pd.DataFrame, # gallery rows, e.g. from `Run.search_embeddin
              )->list:
     ("Table rows as response models: the image's URL and file name, no server path; other columns "
      "under `extra`.")
-    urls, filenames = [f"/images/{i}" for i in frame.id], [Path(p).name for p in frame.path]
+    given = frame['filename'] if 'filename' in frame else [None] * len(frame)  # upload's name
+    urls = [f"/images/{i}" for i in frame.id]
+    filenames = [g if isinstance(g, str) and g else Path(p).name for g, p in zip(given, frame.path)]
     frame = frame.assign(label=frame.label.astype(str), url=urls, filename=filenames)
     frame = frame.drop(columns=['path', 'sha256'], errors='ignore')
     fields = [f for f in model.model_fields if f != 'extra' and f in frame]
@@ -234,7 +242,7 @@ async def search_upload(
     image = await run_in_threadpool(svc.prepare, await file.read(), file.filename or 'file')
     hits = await svc.search(image, k)
     return SearchResponse(results=to_models(hits), backbone=svc.run.backbone_name,
-                          took_ms=_ms(start))
+                          match_threshold=svc.match_threshold, took_ms=_ms(start))
 
 # %% ../nbs/08_api.ipynb #4a4f6066
 def _too_many(files:list, limit:int):
@@ -265,7 +273,7 @@ async def search_gallery_image(image_id:_ID, k:_K=10, svc:Service=Depends(servic
     start = time.perf_counter()
     hits = await run_in_threadpool(svc.neighbours, int(image_id), k)
     return SearchResponse(results=to_models(hits), backbone=svc.run.backbone_name,
-                          took_ms=_ms(start))
+                          match_threshold=svc.match_threshold, took_ms=_ms(start))
 
 @router.get('/images/{image_id}', response_class=FileResponse, tags=['gallery'],
             responses={404: {'model': Problem}})

@@ -32,6 +32,8 @@ def _parser()->argparse.ArgumentParser:
     demo.add_argument('--out', type=Path, default=None,
                       help="run directory (default: $IMGSIM_RUN or runs/demo)")
     demo.add_argument('--epochs', type=int, default=10)
+    demo.add_argument('--replace', action='store_true',
+                      help="replace a run in --out that is not an earlier demo's")
     return _train_command(commands, parser)
 
 # %% ../nbs/09_cli.ipynb #daa3b414
@@ -41,6 +43,8 @@ def _train_command(commands, parser):
     train.add_argument('--data', type=Path, required=True,
                        help="image folder (root/<label>/<image>) or .csv/.parquet manifest")
     train.add_argument('--out', type=Path, required=True, help="run directory to write")
+    train.add_argument('--replace', action='store_true',
+                       help="replace the run --out holds (its gallery too)")
     train.add_argument('--backbone', default=None, choices=BACKBONE_NAMES, help=_BACKBONE_HELP)
     train.add_argument('--weights', default='imagenet', help="'imagenet' or a state_dict file")
     train.add_argument('--epochs', type=int, default=d['epochs'], help="default: %(default)s")
@@ -119,22 +123,28 @@ def _backbone(name:str|None, weights:str='imagenet'):
                                  "weights install with imgsim") from None
 
 # %% ../nbs/09_cli.ipynb #7fb7ef86
+_REPLACE_HINT = "add --replace to replace it, or choose another --out"
+
 def _demo(a):
     if a.epochs < 1: raise ValueError("--epochs must be at least 1")
-    from imgsim.pipeline import run_demo
-    run_demo(a.out, _backbone(a.backbone), a.epochs, log=_say)
+    from imgsim.pipeline import run_demo, is_demo_run, refuse_existing_run
+    from imgsim.run import default_run_dir
+    out = a.out or default_run_dir()  # checked before the backbone loads
+    if not (a.replace or is_demo_run(out)): refuse_existing_run(out, _REPLACE_HINT)
+    run_demo(out, _backbone(a.backbone), a.epochs, log=_say, replace=True)
 
 def _train(a):
     if a.epochs < 1: raise ValueError("--epochs must be at least 1")
     from imgsim.data import load_collection
     from imgsim.train import TrainConfig
-    from imgsim.pipeline import build_run, split_for_training
+    from imgsim.pipeline import build_run, split_for_training, refuse_existing_run
     config = TrainConfig(mode=a.mode, epochs=a.epochs, mining=a.mining, margin=a.margin, lr=a.lr,
                          patience=a.patience, device=a.device, seed=a.seed, augment=a.augment,
                          select_by=a.select_by)
+    if not a.replace: refuse_existing_run(a.out, _REPLACE_HINT)
     table = load_collection(a.data)  # a wrong path fails here, before any model loads
     split_for_training(table, config.seed)  # and too few labels or images
-    run = build_run(table, a.out, _backbone(a.backbone, a.weights), config)
+    run = build_run(table, a.out, _backbone(a.backbone, a.weights), config, replace=True)
     keep = ('backbone', 'images', 'labels', 'frozen_backbone', 'trained_head')
     return {k: run.meta['summary'][k] for k in keep} | {'run': str(a.out)}
 
@@ -221,6 +231,8 @@ def main(argv:list[str]|None=None)->int:
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try: output = COMMANDS[args.command](args)
+        except KeyboardInterrupt:  # Ctrl-C: what was saved stays (runs are written atomically)
+            _say("imgsim: interrupted; nothing was left half-written"); raise SystemExit(130)
         except Exception as e:
             if not isinstance(e, user_errors()): raise
             return _fail(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e))

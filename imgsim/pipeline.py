@@ -15,11 +15,11 @@ from .model import WeightsUnavailable, Runner, load_backbone, extract_features, 
 from .train import TrainConfig, train_head, train_full, plot_history
 from .search import search
 from .evaluation import retrieval_metrics, plot_retrievals, match_threshold
-from .run import Run, save_run, default_run_dir
+from .run import Run, RunError, MANIFEST, save_run, default_run_dir
 
 # %% auto #0
-__all__ = ['evaluate_run', 'retrieval_examples', 'split_for_training', 'build_run', 'load_backbone_or_fallback', 'demo_table',
-           'run_demo']
+__all__ = ['evaluate_run', 'retrieval_examples', 'split_for_training', 'refuse_existing_run', 'build_run',
+           'load_backbone_or_fallback', 'demo_table', 'is_demo_run', 'run_demo']
 
 # %% ../nbs/06_pipeline.ipynb #4e3888b3
 def evaluate_run(run:Run, # a loaded run
@@ -84,15 +84,26 @@ def _calibrate(embeddings:np.ndarray, test:pd.DataFrame, gallery:pd.DataFrame)->
     correct = gallery.label.to_numpy()[positions[:, 0]] == test.label.to_numpy()
     return match_threshold(scores[:, 0], correct)
 
+# %% ../nbs/06_pipeline.ipynb #6ddb769d
+def refuse_existing_run(out, # the run directory about to be written
+                        hint:str="replace=True replaces it", # how to replace it after all
+                       ):
+    "Raise `RunError` if `out` holds a run: a new one would replace its model and gallery."
+    if (Path(out)/MANIFEST).is_file():
+        raise RunError(f"{out} holds a run already; writing a new one there would replace its "
+                       f"model and its gallery (with any images added since): {hint}")
+
 # %% ../nbs/06_pipeline.ipynb #d007e621
 def build_run(source, # a collection table, or an image folder / manifest
               out, # the run directory to write
               backbone:str|nn.Module='resnet50', # a backbone name, or a module from `load_backbone`
               config:TrainConfig|None=None, # training settings (mode='full' for full fine-tuning)
               progress:bool=True,
+              replace:bool=False, # replace a run that `out` holds (else that is an error)
              )->Run:
     "Extract, split, train, embed, save and evaluate: a complete run directory, loaded."
     config, out, start = config or TrainConfig(), Path(out), time.perf_counter()
+    if not replace: refuse_existing_run(out)
     table = source if isinstance(source, pd.DataFrame) else load_collection(source)
     split_for_training(table, config.seed)  # too few labels or images: say so before any heavy work
     backbone = load_backbone(backbone) if isinstance(backbone, str) else backbone
@@ -148,18 +159,29 @@ def demo_table(summary:dict)->str:
     lines = [f"{'metric':<12} {'frozen backbone':>16} {'trained head':>13}"]
     return '\n'.join(lines + [f"{k:<12} {a:>16.3f} {b:>13.3f}" for k, a, b in rows])
 
+# %% ../nbs/06_pipeline.ipynb #3b9a76a8
+def is_demo_run(folder)->bool:
+    "Whether `folder` holds a run whose gallery is the bundled sample's images and nothing else."
+    if not (Path(folder)/MANIFEST).is_file(): return False
+    try: rows = Run(folder, verify=False).gallery.load_all()[1]
+    except Exception: return False  # unreadable: not provably the demo's, so not to be replaced
+    return len(rows) > 0 and set(rows.path) <= set(sample_collection().path)
+
 # %% ../nbs/06_pipeline.ipynb #e404c7df
 def run_demo(out=None, # run directory (default: `default_run_dir()`)
              backbone:str|nn.Module|None=None, # a name or a module; None: ResNet-50 or its fallback
              epochs:int=10, seed:int=0, download:bool=True, progress:bool=True, log=print,
+             replace:bool|None=None, # a run in `out`: None replaces an earlier demo's only
             )->Run:
     "The demo: the bundled sample, a backbone, a trained head, evaluated, as a run directory."
     out = Path(out or default_run_dir())
+    if replace is None: replace = is_demo_run(out)
+    if not replace: refuse_existing_run(out, "choose another --out (or pass --replace)")
     model = backbone if isinstance(backbone, nn.Module) else \
             load_backbone_or_fallback(backbone, download=download, log=log)
     log(f"imgsim demo: {model.spec.name} backbone, bundled Fashion-MNIST sample, writing {out}")
     config = TrainConfig(epochs=epochs, seed=seed)
-    run = build_run(sample_collection(), out, model, config, progress)
+    run = build_run(sample_collection(), out, model, config, progress, replace=True)
     log(demo_table(run.meta['summary']))
     log(f"run directory: {out}  (metrics.json, retrieval.png, training_curve.png)\n"
         f"serve it: IMGSIM_RUN={out} uvicorn imgsim.api:app")

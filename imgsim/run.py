@@ -461,7 +461,8 @@ def _records(rows:pd.DataFrame)->list[tuple]:
 def _frame(records:list)->pd.DataFrame:
     "The table of (id, path, label, sha256, extra JSON) records."
     frame = pd.DataFrame(records, columns=_COLUMNS + ['extra']).astype({'id': np.int64})
-    extra = [json.loads(e) if e else {} for e in frame.pop('extra')]
+    # rows without extras read as None, which pandas may make NaN
+    extra = [json.loads(e) if isinstance(e, str) and e else {} for e in frame.pop('extra')]
     return frame.join(pd.DataFrame(extra, index=frame.index)) if any(extra) else frame
 
 # %% ../nbs/05_run.ipynb #46dfa0e6

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_service.ipynb #6763feeb
 from __future__ import annotations
-import asyncio, ctypes, errno, hashlib, logging, os, sqlite3, threading, time, uuid
+import asyncio, ctypes, errno, hashlib, json, logging, os, sqlite3, threading, time, uuid
 from contextlib import contextmanager
 from collections import Counter
 from dataclasses import dataclass
@@ -15,11 +15,11 @@ from PIL import Image
 from fastcore.basics import patch
 from .data import ImageError, open_image, size_problem, MAX_IMAGE_PIXELS
 from .model import embed_features
-from .run import Run, RunError, default_run_dir, write_durably
+from .run import Run, RunError, MANIFEST, default_run_dir, read_manifest, write_durably
 
 # %% auto #0
 __all__ = ['FORMATS', 'ServiceConfig', 'ServiceError', 'sniff_format', 'decode_upload', 'MicroBatcher', 'decode_cost',
-           'MemoryBudget', 'Service']
+           'MemoryBudget', 'run_identity', 'Service']
 
 # %% ../nbs/07_service.ipynb #ebfa6e93
 def _env(name:str, default, cast=str):
@@ -215,19 +215,29 @@ def _return_freed_memory():
     try: ctypes.CDLL('libc.so.6').malloc_trim(0)
     except (OSError, AttributeError): pass  # not glibc: nothing to do
 
+# %% ../nbs/07_service.ipynb #4f150756
+def run_identity(manifest:dict)->tuple:
+    "The model file, the gallery store and its place: what a new run changes, a gallery write not."
+    store = manifest.get('gallery_store', 'files')  # the files store renames its files each write
+    place = None if store == 'files' else manifest['files'].get('gallery', manifest.get(store))
+    return manifest['files']['model']['name'], store, json.dumps(place, sort_keys=True)
+
+def _manifest_stat(folder:Path)->tuple|None:
+    "When and where the manifest was last replaced (None: it is missing)."
+    try: s = (Path(folder)/MANIFEST).stat()
+    except OSError: return None
+    return s.st_ino, s.st_mtime_ns, s.st_size
+
 # %% ../nbs/07_service.ipynb #6ed624ed
 class Service:
     "A loaded run served with preprocessing, one forward pass at a time and serialised writes."
+    follow_every = 1.0 # seconds: how often requests look for a new run in the run directory
     def __init__(self, config:ServiceConfig):
-        self.config, self.run = config, Run(config.run_dir, device=config.device)
-        self.spec = self.run.runner.backbone.spec; self.transform = self.spec.transform()
+        self.config, self.problem, self._followed = config, None, time.monotonic()
         self.infer_lock, self.write_lock = threading.Lock(), threading.Lock()
+        self.load_lock = threading.Lock()  # held while a new run loads: requests wait for it
         self.decode_budget = MemoryBudget(int(config.decode_budget_mb * 2**20))
-        # the threshold calibrated when the run was built
-        stored = self.run.meta.get('summary', {}).get('match', {}).get('threshold')
-        self.match_threshold = stored if config.match_threshold is None else config.match_threshold
-        # build and warm the model now, not on the first request
-        self.embed([self.transform(Image.new('RGB', (64, 64)))])
+        self._serve(Run(config.run_dir, device=config.device))
         batching = config.max_batch > 1
         self.batcher = MicroBatcher(self.search_many, config.max_batch) if batching else None
         try: self.sweep_orphans()
@@ -236,10 +246,22 @@ class Service:
     def close(self):
         if self.batcher: self.batcher.close()
 
+# %% ../nbs/07_service.ipynb #33211301
+@patch
+def _serve(self:Service, run:Run):
+    "Serve `run` from now on: its model built and warmed first, its match threshold."
+    spec = run.runner.backbone.spec; transform = spec.transform()
+    with self.infer_lock: run.runner(transform(Image.new('RGB', (64, 64)))[None])  # warm it now
+    stored = run.meta.get('summary', {}).get('match', {}).get('threshold')  # calibrated with it
+    threshold = stored if self.config.match_threshold is None else self.config.match_threshold
+    self.identity, self._manifest = run_identity(run.manifest), _manifest_stat(run.folder)
+    self.run, self.spec, self.transform, self.match_threshold = run, spec, transform, threshold
+
 # %% ../nbs/07_service.ipynb #d2b1b732
 @patch
 def prepare(self:Service, data:bytes, name:str)->torch.Tensor:
     "An upload, checked, decoded within the memory budget and preprocessed for the backbone."
+    self.follow_run()  # the transform of the run that will embed it
     with self.decode_budget.hold(decode_cost(data, self.spec.resize)):
         image, _ = decode_upload(data, name, self.config.max_pixels, self.spec.resize)
         return self.transform(image)
@@ -254,6 +276,7 @@ def embed(self:Service, images:list[torch.Tensor])->np.ndarray:
 @patch
 def search_many(self:Service, queries:list[tuple])->list[pd.DataFrame]:
     "The top-k gallery rows for each (preprocessed image, k)."
+    self.follow_run()
     embeddings = self.embed([image for image, _ in queries])
     hits = self.run.search_embeddings(embeddings, max(k for _, k in queries))
     return [self.flag_matches(h.head(k)) for h, (_, k) in zip(hits, queries)]
@@ -275,6 +298,7 @@ def flag_matches(self:Service, hits:pd.DataFrame)->pd.DataFrame:
 @patch
 def gallery_row(self:Service, image_id:int)->tuple[np.ndarray, pd.Series]:
     "The embedding and the row of gallery image `image_id`, or a 404."
+    self.follow_run()
     try: embeddings, rows = self.run.gallery.get([image_id])
     except KeyError: raise ServiceError(404, f"no gallery image with id {image_id}") from None
     return embeddings[0], rows.iloc[0]
@@ -301,28 +325,32 @@ def add(self:Service, uploads:list[tuple[bytes, str]], # (bytes, file name) of e
         allow_duplicates:bool=False, # add images whose bytes the gallery already has
        )->pd.DataFrame:
     "Add uploads to the gallery (stored in the run); rows of all, `duplicate` marking those it had."
-    # all checked before anything is written
+    self.follow_run()  # then all checked before anything is written
     images = [self.prepare(data, name) for data, name in uploads]
     hashes = [hashlib.sha256(data).hexdigest() for data, _ in uploads]
     with self.write_lock, _writable(self.run):
         known = {} if allow_duplicates else self.run.gallery.find_hashes(hashes)
         fresh = [i for i, h in enumerate(hashes) if h not in known]
-        files = [uploads[i][0] for i in fresh]
-        new_ids = self._store(files, [images[i] for i in fresh], [hashes[i] for i in fresh], label)
+        new_ids = self._store([uploads[i] for i in fresh], [images[i] for i in fresh],
+                              [hashes[i] for i in fresh], label)
     ids = [known.get(h) for h in hashes]
     for i, new_id in zip(fresh, new_ids): ids[i] = int(new_id)
     return self.run.gallery.get(ids)[1].assign(duplicate=[i not in fresh for i in range(len(ids))])
 
 # %% ../nbs/07_service.ipynb #e1640afa
 @patch
-def _store(self:Service, files:list[bytes], images:list, hashes:list[str], label:str)->list:
+def _store(self:Service, uploads:list[tuple[bytes, str]], images:list, hashes:list[str],
+           label:str)->list:
     "Write new image files into the run, then add their rows atomically; a failure leaves no files."
-    if not files: return []
+    if not uploads: return []
     folder = self.run.folder.resolve()/'images'; folder.mkdir(exist_ok=True)
-    names = [f"{uuid.uuid4().hex}{FORMATS[sniff_format(data)]}" for data in files]
-    paths = [write_durably(folder/name, data) for name, data in zip(names, files)]
+    # stored under names of our own; the uploader's name (no folders) is kept as `filename`
+    names = [f"{uuid.uuid4().hex}{FORMATS[sniff_format(data)]}" for data, _ in uploads]
+    paths = [write_durably(folder/name, data) for name, (data, _) in zip(names, uploads)]
     try:
-        rows = pd.DataFrame({'path': list(map(str, paths)), 'label': label, 'sha256': hashes})
+        given = [Path(name.replace('\\', '/')).name[:255] for _, name in uploads]
+        rows = pd.DataFrame({'path': list(map(str, paths)), 'label': label, 'sha256': hashes,
+                             'filename': given})
         return list(self.run.gallery.add(self.embed(images), rows))
     except BaseException:
         for p in paths: p.unlink(missing_ok=True)
@@ -332,6 +360,7 @@ def _store(self:Service, files:list[bytes], images:list, hashes:list[str], label
 @patch
 def remove(self:Service, image_id:int)->int:
     "Remove gallery image `image_id` (404 if unknown), saved atomically; returns the new size."
+    self.follow_run()
     with self.write_lock, _writable(self.run):
         path = Path(self.gallery_row(image_id)[1].path)
         self.run.gallery.remove([image_id])
@@ -369,9 +398,31 @@ def image_file(self:Service, image_id:int)->Path:
 # %% ../nbs/07_service.ipynb #d86bd447
 @patch
 def health(self:Service)->dict:
-    "Status, gallery size, backbone, device and engine."
-    runner = self.run.runner
-    return dict(status='ok', gallery_size=len(self.run), backbone=self.run.backbone_name,
+    "Status ('ok', or 'stale' with the `problem`), gallery size, backbone, device and engine."
+    self.follow_run(); runner = self.run.runner
+    return dict(status='stale' if self.problem else 'ok', problem=self.problem,
+                gallery_size=len(self.run), backbone=self.run.backbone_name,
                 device=str(runner.device), engine=f"{runner.engine} {runner.precision}",
                 run=self.run.folder.name, max_batch=self.config.max_batch,
                 match_threshold=self.match_threshold)
+
+# %% ../nbs/07_service.ipynb #1c7c2efa
+_log = logging.getLogger('imgsim.service')
+
+@patch
+def follow_run(self:Service):
+    "Serve the run directory's new run, if another process wrote one (a look a `follow_every` s)."
+    if time.monotonic() - self._followed < self.follow_every and not self.load_lock.locked(): return
+    with self.load_lock:
+        if time.monotonic() - self._followed < self.follow_every: return  # another thread looked
+        folder, stat = self.config.run_dir, _manifest_stat(self.config.run_dir)
+        try:
+            if stat != self._manifest and run_identity(read_manifest(folder, False)) != self.identity:
+                self._serve(Run(folder, device=self.config.device))
+                _log.warning("serving the new run in %s (%d gallery images)", folder, len(self.run))
+            self._manifest, self.problem = stat, None
+        except Exception as e:  # a run half written, or broken: keep the one loaded
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            self.problem = f"the run in {folder} was replaced by one that does not load: {reason}"
+            _log.error("%s", self.problem)
+        finally: self._followed = time.monotonic()

@@ -95,6 +95,11 @@ class TrainConfig:
             raise ValueError(f"augment must be one of {AUGMENTATIONS}, not {self.augment!r}")
         if not 0 <= self.warmup < 1 or self.probe_epochs < 1:
             raise ValueError("need 0 <= warmup < 1 and probe_epochs >= 1")
+        if not 0 < self.margin <= 2:  # cosine distances lie in [0, 2]
+            raise ValueError(f"margin must be in (0, 2], not {self.margin}")
+        rates = dict(lr=self.lr, backbone_lr=self.backbone_lr, head_lr=self.head_lr)
+        if bad := [f"{k}={v}" for k, v in rates.items() if not 0 < v < float('inf')]:
+            raise ValueError(f"learning rates must be positive: {', '.join(bad)}")
 
 # %% ../nbs/02_train.ipynb #206c59c4
 @torch.no_grad()
