@@ -267,18 +267,21 @@ def prepare(self:Service, data:bytes, name:str)->torch.Tensor:
         return self.transform(image)
 
 @patch
-def embed(self:Service, images:list[torch.Tensor])->np.ndarray:
+def embed(self:Service, images:list[torch.Tensor],
+          run:Run|None=None, # the run whose model embeds them (default: the one served now)
+         )->np.ndarray:
     "Embeddings of preprocessed images, in one forward pass."
-    with self.infer_lock: features = self.run.runner(torch.stack(images))
-    return embed_features(self.run.head, features)
+    run = run or self.run
+    with self.infer_lock: features = run.runner(torch.stack(images))
+    return embed_features(run.head, features)
 
 # %% ../nbs/07_service.ipynb #d2b1b733
 @patch
 def search_many(self:Service, queries:list[tuple])->list[pd.DataFrame]:
     "The top-k gallery rows for each (preprocessed image, k)."
-    self.follow_run()
-    embeddings = self.embed([image for image, _ in queries])
-    hits = self.run.search_embeddings(embeddings, max(k for _, k in queries))
+    self.follow_run(); run = self.run  # one run for the request, should a new one come meanwhile
+    embeddings = self.embed([image for image, _ in queries], run)
+    hits = run.search_embeddings(embeddings, max(k for _, k in queries))
     return [self.flag_matches(h.head(k)) for h, (_, k) in zip(hits, queries)]
 
 @patch
