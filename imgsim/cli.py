@@ -99,7 +99,8 @@ def _search_commands(commands, parser, run_help:str):
     milvus = commands.add_parser('milvus', help=milvus_help)
     milvus.add_argument('--run', type=Path, default=None, help=run_help)
     milvus.add_argument('--uri', default='gallery.milvus.db',
-                        help="a Milvus Lite file in the run, or a server URL")
+                        help="a server URL, or a Milvus Lite file: a name (kept in the run) or a "
+                             "path (default: %(default)s)")
     milvus.add_argument('--collection', default='gallery',
                         help="the collection's name (one per run on a server)")
     milvus.add_argument('--index', default='auto',
@@ -155,8 +156,8 @@ def _index(a):
     if len(run) and not (a.append or a.replace):
         raise ValueError(f"the gallery of {run.folder} has {len(run)} images: "
                          "add --append to add to it, or --replace to replace it")
-    if a.ray: return _index_with_ray(run, a)
-    counts = index_collection(run, a.images, append=a.append, duplicates=a.allow_duplicates)
+    if a.ray: counts = _index_with_ray(run, a)
+    else: counts = index_collection(run, a.images, append=a.append, duplicates=a.allow_duplicates)
     if counts['skipped']:
         _say(f"imgsim: skipped {counts['skipped']} duplicate image(s), files the gallery "
              "already has (or listed twice); --allow-duplicates adds them")
@@ -178,8 +179,15 @@ def _search(a):
     hits = run.search_embeddings(run.embed_images([open_image(a.image)]), a.k)[0]
     threshold = run.meta.get('summary', {}).get('match', {}).get('threshold')
     hits = hits.assign(match=None if threshold is None else hits.score >= threshold)
+    shown = ['rank', 'id', 'path', 'label', 'score', 'match']
+    extra = [c for c in hits.columns if c not in shown + ['sha256']]  # e.g. a manifest's columns
+    results = [{k: r[k] for k in shown} | ({'extra': {c: None if _missing(r[c]) else r[c]
+                                                     for c in extra}} if extra else {})
+               for r in hits.to_dict('records')]
     return {'query': str(a.image), 'backbone': run.backbone_name, 'match_threshold': threshold,
-            'results': hits[['rank', 'id', 'path', 'label', 'score', 'match']].to_dict('records')}
+            'results': results}
+
+def _missing(value)->bool: return isinstance(value, float) and value != value  # NaN
 
 # %% ../nbs/09_cli.ipynb #92834d77
 def _serve(a):
@@ -189,19 +197,20 @@ def _serve(a):
     # uvicorn with bounded connections and keep-alive
     serve(a.run or default_run_dir(), a.host, a.port)
 
-def _index_with_ray(run, a):
+def _index_with_ray(run, a)->dict:
     from imgsim.scale import index_with_ray
-    before = len(run)
-    index_with_ray(run, a.images, address=None if a.ray == 'local' else a.ray, append=a.append)
-    added = len(run) - (before if a.append else 0)
-    replaced = 0 if a.append else before
-    return {'run': str(run.folder), 'gallery': len(run), 'added': added, 'replaced': replaced}
+    address = None if a.ray == 'local' else a.ray
+    return index_with_ray(run, a.images, address=address, append=a.append,
+                          duplicates=a.allow_duplicates)
 
 def _milvus(a):
     from imgsim.run import default_run_dir
-    from imgsim.scale import use_milvus
-    manifest = use_milvus(a.run or default_run_dir(), a.uri, a.collection, a.index)
-    return {'run': str(a.run or default_run_dir()), 'gallery_store': manifest['gallery_store']}
+    from imgsim.scale import use_milvus, is_milvus_server
+    run, uri = a.run or default_run_dir(), a.uri
+    if not is_milvus_server(uri) and len(Path(uri).parts) > 1:  # a path, from here: kept in the
+        uri = os.path.relpath(Path(uri).resolve(), Path(run).resolve())  # run, relative to it
+    manifest = use_milvus(run, uri, a.collection, a.index)
+    return {'run': str(run), 'gallery_store': manifest['gallery_store'], 'uri': uri}
 
 COMMANDS = dict(demo=_demo, train=_train, index=_index, eval=_eval, search=_search, serve=_serve,
                 milvus=_milvus)
@@ -236,7 +245,10 @@ def main(argv:list[str]|None=None)->int:
         except Exception as e:
             if not isinstance(e, user_errors()): raise
             return _fail(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e))
-    if output is not None: print(json.dumps(output, indent=2, default=str))
+    if output is None: return 0
+    try: print(json.dumps(output, indent=2, default=str), flush=True)
+    except BrokenPipeError:  # the reader stopped early (`imgsim eval | head`): not an error here
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor at exit
     return 0
 
 def _fail(message:str):

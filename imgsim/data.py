@@ -18,9 +18,10 @@ from torchvision.transforms.v2 import functional as TF
 __all__ = ['MAX_IMAGE_PIXELS', 'MAX_ASPECT_RATIO', 'IMAGE_EXTENSIONS', 'FASHION_MNIST_DIR', 'FASHION_MNIST_CLASSES',
            'SAMPLE_FILE', 'RESIZE_ARITHMETIC', 'IMAGENET_MEAN', 'IMAGENET_STD', 'AUGMENTATIONS', 'ImageError',
            'eight_bit', 'to_rgb', 'size_problem', 'open_image', 'image_problem', 'check_images', 'load_folder',
-           'load_manifest', 'load_collection', 'cache_dir', 'read_idx', 'load_fashion_mnist', 'write_image_folder',
-           'sample_collection', 'resize_short_side', 'exact_resize', 'image_transform', 'train_transform',
-           'normalize_images', 'ImageDataset', 'split_by_image', 'split_by_class', 'require_label_pairs', 'PKSampler']
+           'require_labels', 'load_manifest', 'load_collection', 'cache_dir', 'read_idx', 'load_fashion_mnist',
+           'write_image_folder', 'sample_collection', 'resize_short_side', 'exact_resize', 'image_transform',
+           'train_transform', 'normalize_images', 'ImageDataset', 'split_by_image', 'split_by_class',
+           'require_label_pairs', 'PKSampler']
 
 # %% ../nbs/00_data.ipynb #c82535c7
 class ImageError(ValueError):
@@ -168,6 +169,17 @@ def load_folder(
                          f"with extensions {', '.join(IMAGE_EXTENSIONS)}")
     return check_images(_collection(*zip(*rows)), strict)
 
+# %% ../nbs/00_data.ipynb #e79a3243
+def require_labels(frame:pd.DataFrame, source)->pd.DataFrame:
+    "`frame`, if each of its rows has a label; else a `ValueError` naming `source` and the rows."
+    unlabelled = np.flatnonzero(frame.label.isna().to_numpy() | (frame.label.astype(str) == ''))
+    if len(unlabelled):
+        more = ', ...' if len(unlabelled) > 5 else ''
+        rows = ', '.join(str(r + 1) for r in unlabelled[:5]) + more
+        raise ValueError(f"{source}: {len(unlabelled)} image(s) without a label "
+                         f"(row {rows}, counting from 1); give each one")
+    return frame
+
 # %% ../nbs/00_data.ipynb #026a8e07
 def load_manifest(
     manifest, # a .csv or .parquet file with columns path,label (paths relative to the manifest)
@@ -183,6 +195,7 @@ def load_manifest(
         raise ValueError(f"manifest {manifest} lacks column(s) {', '.join(missing)}; "
                          f"it has: {', '.join(map(str, frame.columns))}")
     if frame.empty: raise ValueError(f"manifest {manifest} lists no images")
+    require_labels(frame, f"manifest {manifest}")  # else pandas' NaN would become a label 'nan'
     paths = [str((manifest.parent/p).resolve()) for p in frame.path.astype(str)]
     return check_images(_collection(paths, frame.label, frame), strict)
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_scale.ipynb #f1a8f70a
 from __future__ import annotations
-import fcntl, gc, hashlib, json, logging, os, re, threading, time, warnings
+import fcntl, gc, hashlib, json, logging, os, re, socket, threading, time, warnings
 from pathlib import Path
 from typing import Callable, Iterator
 from fastcore.basics import patch
@@ -12,12 +12,12 @@ import numpy as np, pandas as pd
 import pyarrow as pa, pyarrow.parquet as pq
 from .model import EmbeddingHead, Runner, load_backbone, extract_features, embed_features
 from .run import GalleryStore, Run, RunError, MANIFEST, read_manifest, load_checkpoint
-from .run import open_gallery, write_durably, _new_rows, _delete_unnamed
+from .run import open_gallery, write_durably, with_hashes, _new_rows, _delete_unnamed
 
 # %% auto #0
 __all__ = ['MILVUS_TOKEN', 'MILVUS_FLAT_MAX', 'MILVUS_INDEXES', 'SHARD_ROWS', 'is_milvus_server', 'milvus_client',
            'GalleryWriteLock', 'MilvusGallery', 'use_milvus', 'orphan_files', 'collection_table', 'plan_shards',
-           'write_shard', 'read_shard', 'load_model', 'ShardEmbedder', 'embed_with_ray', 'load_shards',
+           'write_shard', 'read_shard', 'shard_skipped', 'load_model', 'ShardEmbedder', 'embed_with_ray', 'load_shards',
            'index_with_ray']
 
 # %% ../nbs/10_scale.ipynb #44b43330
@@ -42,6 +42,7 @@ def milvus_client(uri:str, # a server URL, or a Milvus Lite file (`.db`)
     path = (Path(folder or '.')/uri).resolve()
     if path.suffix != '.db':
         raise RunError(f"a Milvus Lite database is a file ending in .db, not {uri!r}")
+    if not path.parent.is_dir(): raise RunError(f"no folder {path.parent} for {path.name}")
     try: return MilvusClient(str(path))
     except MilvusException: raise RunError(_locked(path)) from None
 
@@ -136,6 +137,7 @@ def _create(self:MilvusGallery, next_id:int=0, drop:bool=False):
         self.client.create_collection(counters, schema=_counters_schema(self.client),
                                       index_params=params, consistency_level='Strong')
         self._set_counters(next_id, 0)
+    for name in (self.name, counters): self.client.load_collection(name)  # reopened: released
 
 # %% ../nbs/10_scale.ipynb #8a4efc75
 @patch
@@ -356,7 +358,7 @@ def orphan_files(run:Run, # a loaded run
 # %% ../nbs/10_scale.ipynb #5cdb0b69
 def collection_table(source)->pd.DataFrame:
     "A collection table (`id`, `path`, `label`): a table, a folder, a manifest or a list of paths."
-    from imgsim.data import load_collection
+    from imgsim.data import load_collection, require_labels
     if isinstance(source, pd.DataFrame): table = source
     elif Path(source).suffix.lower() not in ('.csv', '.parquet'): table = load_collection(source)
     else:
@@ -366,6 +368,8 @@ def collection_table(source)->pd.DataFrame:
         if 'path' not in table:
             raise ValueError(f"{path} has no `path` column; it has: {', '.join(table.columns)}")
         table = table.assign(path=[str((path.parent/p).resolve()) for p in table.path.astype(str)])
+    named = 'the collection' if isinstance(source, pd.DataFrame) else source
+    if 'label' in table: require_labels(table, named)  # else pandas' NaN would be a label 'nan'
     table = table.assign(label=table.label.astype(str) if 'label' in table else '')
     return table if 'id' in table else table.assign(id=np.arange(len(table)))
 
@@ -382,20 +386,30 @@ def plan_shards(table:pd.DataFrame, model:str, rows:int=SHARD_ROWS)->pd.DataFram
                          'stop': [min(s + rows, len(table)) for s in starts]})
 
 # %% ../nbs/10_scale.ipynb #483c06d3
-def write_shard(path, embeddings:np.ndarray, rows:pd.DataFrame)->Path:
-    "Write a shard file (id, path, label, embedding) durably."
+def write_shard(path, embeddings:np.ndarray, rows:pd.DataFrame,
+                skipped:list[str]=(), # "path: reason" of each image left out
+               )->Path:
+    "Write a shard file (id, path, label, sha256 if known, embedding; what it skipped) durably."
     flat = pa.array(np.ascontiguousarray(embeddings, np.float32).ravel(), pa.float32())
+    hashes = rows.sha256.tolist() if 'sha256' in rows else [None] * len(rows)
     table = pa.table({'id': pa.array(rows.id.to_numpy(np.int64)),
                       'path': rows.path.astype(str).tolist(),
                       'label': rows.label.astype(str).tolist(),
+                      'sha256': pa.array(hashes, pa.string()),
                       'embedding': pa.FixedSizeListArray.from_arrays(flat, embeddings.shape[1])})
+    table = table.replace_schema_metadata({'imgsim_skipped': json.dumps(list(skipped))})
     return write_durably(path, lambda p: pq.write_table(table, p))
 
 def read_shard(path)->tuple[np.ndarray, pd.DataFrame]:
-    "The embeddings and rows (id, path, label) of a shard file."
+    "The embeddings and rows (id, path, label, sha256) of a shard file."
     table = pq.read_table(path); vectors = table.column('embedding').combine_chunks()
     dim = vectors.type.list_size
     return vectors.flatten().to_numpy().reshape(-1, dim), table.drop(['embedding']).to_pandas()
+
+def shard_skipped(path)->list[str]:
+    "The images a shard left out, as 'path: reason' (from its metadata, without reading its rows)."
+    metadata = pq.read_schema(path).metadata or {}
+    return json.loads(metadata.get(b'imgsim_skipped', b'[]'))
 
 # %% ../nbs/10_scale.ipynb #3e5b80d5
 def load_model(folder, device='auto')->tuple[Runner, EmbeddingHead]:
@@ -418,11 +432,15 @@ class ShardEmbedder:
         columns = (batch[c] for c in ('shard', 'ids', 'paths', 'labels'))
         for shard, ids, paths, labels in zip(*columns):
             table = pd.DataFrame({'id': ids, 'path': paths, 'label': labels})
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore')  # undecodable images are dropped (not in the shard)
+            with warnings.catch_warnings(record=True) as caught:  # undecodable images: left out,
+                warnings.simplefilter('always')                   # and said so in the shard
                 features, kept = extract_features(table, self.runner, self.batch_size,
                                                   num_workers=0, cache=False, progress=False)
-            write_shard(self.out/shard, embed_features(self.head, features), kept)
+            notes = [str(w.message).splitlines() for w in caught]
+            skipped = [l.strip() for n in notes if n[0].startswith('skipped') for l in n[1:]]
+            # hashed here, where the files are read, for the driver's duplicate check
+            write_shard(self.out/shard, embed_features(self.head, features), with_hashes(kept),
+                        skipped)
         return {'shard': batch['shard']}
 
 # %% ../nbs/10_scale.ipynb #681c6c07
@@ -449,7 +467,7 @@ def _run_shards(folder, out, table, todo, address, cpus_per_actor, batch_size, o
     "Run the shards still to do through a pool of `ShardEmbedder` actors."
     import ray
     started = not ray.is_initialized()
-    if started: ray.init(address=address, log_to_driver=False)
+    if started: _start_ray(ray, address)
     threads_before = set(threading.enumerate())
     try:
         gpus, cpus = ray.cluster_resources().get('GPU', 0), ray.cluster_resources().get('CPU', 1)
@@ -471,6 +489,23 @@ def _run_shards(folder, out, table, todo, address, cpus_per_actor, batch_size, o
             _end_ray_data_threads(threads_before)
     finally:
         if started: ray.shutdown()
+
+# %% ../nbs/10_scale.ipynb #4c027883
+def _start_ray(ray, address:str|None):
+    "Connect to the Ray cluster at `address` (None: start one here), or a one-line `RunError`."
+    found = re.fullmatch(r'(?:ray://)?\[?([^\]]+?)\]?:(\d+)', address or '')
+    if found:  # Ray itself retries an address where nothing listens for minutes
+        try: socket.create_connection((found[1], int(found[2])), timeout=10).close()
+        except OSError as e:
+            raise RunError(f"cannot reach Ray at {address}: {e.strerror or e}") from None
+    for attempt in range(3):  # a local start gives its node 30 s: on a loaded machine, try again
+        try: return ray.init(address=address, log_to_driver=False)
+        except (ConnectionError, TimeoutError) as e:
+            raise RunError(f"cannot connect to Ray at {address}: {e}") from None
+        except Exception as e:
+            if 'timed out' not in str(e).lower(): raise
+            ray.shutdown(); problem = str(e).strip().splitlines()[0]
+    raise RunError(f"Ray did not start{f' at {address}' if address else ''}: {problem}")
 
 # %% ../nbs/10_scale.ipynb #6a6e72e1
 def _end_ray_data_threads(before:set, # the threads that ran before Ray Data started
@@ -499,13 +534,24 @@ def load_shards(gallery:GalleryStore, # the store to load into
                 shards:list, # shard files
                 replace:bool=False, # make them the whole gallery
                 rows:int=1_000_000, # rows per `bulk_load`
+                table:pd.DataFrame|None=None, # the collection embedded: its other columns go along
+                duplicates:bool=True, # False: leave out files the gallery has (or already loaded)
                )->np.ndarray:
     "Bulk-load shard files into a gallery store; return the new ids."
     ids, parts, size = [], [], 0
+    extra = None if table is None else table.drop(columns=['path', 'label', 'sha256'],
+                                                  errors='ignore')
     def flush():
         embeddings = np.concatenate([e for e, _ in parts])
-        table = pd.concat([t for _, t in parts], ignore_index=True)
-        ids.append(gallery.bulk_load(embeddings, table, replace=replace and not ids))
+        batch = pd.concat([t for _, t in parts], ignore_index=True)
+        if extra is not None: batch = batch.merge(extra, on='id', how='left')  # keeps the order
+        if not duplicates:  # the gallery's files (none yet, if replacing), and this load's
+            batch = with_hashes(batch)
+            hashes = batch.sha256.dropna()
+            known = set() if replace and not ids else set(gallery.find_hashes(hashes))
+            new = ~(batch.sha256.notna() & (batch.sha256.duplicated() | batch.sha256.isin(known)))
+            embeddings, batch = embeddings[new.to_numpy()], batch[new].reset_index(drop=True)
+        ids.append(gallery.bulk_load(embeddings, batch, replace=replace and not ids))
         parts.clear()
     for shard in shards:
         parts.append(read_shard(shard)); size += len(parts[-1][1])
@@ -518,9 +564,17 @@ def index_with_ray(run:Run, # a loaded run
                    source, # a collection table, a folder, a manifest, or a list of paths
                    address:str|None=None, # a Ray cluster; None: start Ray on this machine
                    append:bool=False, # add to the gallery instead of replacing it
+                   duplicates:bool=False, # also add files already in the gallery or `source`
                    **kwargs, # more `embed_with_ray` arguments (out, shard_rows, on_shard, ...)
-                  )->Run:
-    "Embed a collection on Ray with the run's model and make it (or add it to) the run's gallery."
-    shards = embed_with_ray(run.folder, source, address=address, **kwargs)
-    load_shards(run.gallery, shards, replace=not append)
-    return run
+                  )->dict:
+    "Embed a collection on Ray into the run's gallery; counts as `index_collection` gives them."
+    table, before = collection_table(source), len(run)
+    shards = embed_with_ray(run.folder, table, address=address, **kwargs)
+    skipped = [s for shard in shards for s in shard_skipped(shard)]
+    if skipped: warnings.warn(f"skipped {len(skipped)} image(s) that could not be decoded:\n  "
+                              + '\n  '.join(skipped), stacklevel=2)
+    added = len(load_shards(run.gallery, shards, not append, table=table, duplicates=duplicates))
+    if 'out' not in kwargs:  # the run's own shards: loaded, so no longer needed to resume
+        for shard in shards: shard.unlink(missing_ok=True)
+    return {'added': added, 'skipped': len(table) - len(skipped) - added,
+            'replaced': 0 if append else before}

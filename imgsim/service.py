@@ -366,7 +366,9 @@ def remove(self:Service, image_id:int)->int:
     self.follow_run()
     with self.write_lock, _writable(self.run):
         path = Path(self.gallery_row(image_id)[1].path)
-        self.run.gallery.remove([image_id])
+        try: self.run.gallery.remove([image_id])
+        except KeyError:  # another process removed it since
+            raise ServiceError(404, f"no gallery image with id {image_id}") from None
     if path.resolve().parent == (self.run.folder/'images').resolve(): path.unlink(missing_ok=True)
     return len(self.run)
 
@@ -420,7 +422,8 @@ def follow_run(self:Service):
         if time.monotonic() - self._followed < self.follow_every: return  # another thread looked
         folder, stat = self.config.run_dir, _manifest_stat(self.config.run_dir)
         try:
-            if stat != self._manifest and run_identity(read_manifest(folder, False)) != self.identity:
+            new = stat != self._manifest and run_identity(read_manifest(folder, False))
+            if new and new != self.identity:
                 self._serve(Run(folder, device=self.config.device))
                 _log.warning("serving the new run in %s (%d gallery images)", folder, len(self.run))
             self._manifest, self.problem = stat, None
