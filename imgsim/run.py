@@ -24,7 +24,8 @@ from .search import search
 __all__ = ['MANIFEST', 'MAX_ID', 'BLOCK_ROWS', 'CHUNK_ROWS', 'GALLERY_STORES', 'write_durably', 'file_sha256', 'RunError',
            'checkpoint_bytes', 'save_checkpoint', 'load_checkpoint', 'read_manifest', 'GalleryStore', 'with_hashes',
            'FileGallery', 'create_gallery_database', 'SqliteGallery', 'migrate_to_sqlite', 'MigratingGallery',
-           'open_gallery', 'save_run', 'default_run_dir', 'Run', 'index_collection', 'remove_from_gallery']
+           'open_gallery', 'save_run', 'default_run_dir', 'Run', 'additions_lock', 'index_collection',
+           'remove_from_gallery']
 
 # %% ../nbs/05_run.ipynb #e5765159
 def write_durably(path, # the file to create or replace
@@ -1023,6 +1024,15 @@ def search_embeddings(self:Run, queries:np.ndarray, k:int=10, exclude=None)->lis
     return [rows.iloc[i * k:(i + 1) * k].assign(rank=np.arange(1, k + 1)).reset_index(drop=True)
             for i in range(len(ids))]
 
+# %% ../nbs/05_run.ipynb #f699a39c
+@contextlib.contextmanager
+def additions_lock(folder):
+    "Held while a process looks for the files a gallery has and adds the others: one at a time."
+    with open(Path(folder)/'additions.lock', 'a') as lock:  # never deleted: a lock file
+        fcntl.lockf(lock, fcntl.LOCK_EX)
+        try: yield
+        finally: fcntl.lockf(lock, fcntl.LOCK_UN)
+
 # %% ../nbs/05_run.ipynb #a73ebbba
 def index_collection(run:Run, # a loaded run
                      source, # a collection table, or a folder / manifest path
@@ -1036,8 +1046,12 @@ def index_collection(run:Run, # a loaded run
     counts = {'added': 0, 'skipped': skipped, 'replaced': 0 if append else len(run)}
     if append and not len(table): return counts
     embeddings, table = run.embed_table(table, progress, strict)
-    run.gallery.bulk_load(embeddings, table, replace=not append)
-    return counts | {'added': len(table)}
+    with additions_lock(run.folder):
+        if append and not duplicates:  # another process may have added some meanwhile: look again
+            table, more = _new_files(run, table.assign(position=np.arange(len(table))), append)
+            embeddings, skipped = embeddings[table.pop('position').to_numpy()], skipped + more
+        run.gallery.bulk_load(embeddings, table, replace=not append)
+    return counts | {'added': len(table), 'skipped': skipped}
 
 def _new_files(run:Run, table:pd.DataFrame, append:bool)->tuple[pd.DataFrame, int]:
     "New files' rows (not repeated in `table`, nor in the gallery if appending); the others' count."

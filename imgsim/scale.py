@@ -12,7 +12,8 @@ import numpy as np, pandas as pd
 import pyarrow as pa, pyarrow.parquet as pq
 from .model import EmbeddingHead, Runner, load_backbone, extract_features, embed_features
 from .run import GalleryStore, Run, RunError, MANIFEST, read_manifest, load_checkpoint
-from .run import open_gallery, write_durably, with_hashes, _new_rows, _delete_unnamed
+from .run import open_gallery, write_durably, with_hashes, additions_lock
+from .run import _new_rows, _delete_unnamed
 
 # %% auto #0
 __all__ = ['MILVUS_TOKEN', 'MILVUS_FLAT_MAX', 'MILVUS_INDEXES', 'SHARD_ROWS', 'is_milvus_server', 'milvus_client',
@@ -573,7 +574,9 @@ def index_with_ray(run:Run, # a loaded run
     skipped = [s for shard in shards for s in shard_skipped(shard)]
     if skipped: warnings.warn(f"skipped {len(skipped)} image(s) that could not be decoded:\n  "
                               + '\n  '.join(skipped), stacklevel=2)
-    added = len(load_shards(run.gallery, shards, not append, table=table, duplicates=duplicates))
+    with additions_lock(run.folder):  # the duplicate check and the loading: one process at a time
+        loaded = load_shards(run.gallery, shards, not append, table=table, duplicates=duplicates)
+    added = len(loaded)
     if 'out' not in kwargs:  # the run's own shards: loaded, so no longer needed to resume
         for shard in shards: shard.unlink(missing_ok=True)
     return {'added': added, 'skipped': len(table) - len(skipped) - added,

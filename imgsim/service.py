@@ -15,7 +15,8 @@ from PIL import Image
 from fastcore.basics import patch
 from .data import ImageError, open_image, size_problem, MAX_IMAGE_PIXELS
 from .model import embed_features
-from .run import Run, RunError, MANIFEST, default_run_dir, read_manifest, write_durably
+from .run import Run, RunError, MANIFEST, additions_lock, default_run_dir, read_manifest
+from .run import write_durably
 
 # %% auto #0
 __all__ = ['FORMATS', 'ServiceConfig', 'ServiceError', 'sniff_format', 'decode_upload', 'MicroBatcher', 'decode_cost',
@@ -328,13 +329,14 @@ def add(self:Service, uploads:list[tuple[bytes, str]], # (bytes, file name) of e
         allow_duplicates:bool=False, # add images whose bytes the gallery already has
        )->pd.DataFrame:
     "Add uploads to the gallery (stored in the run); rows of all, `duplicate` marking those it had."
-    self.follow_run()  # then all checked before anything is written
+    self.follow_run(); run = self.run  # then all checked before anything is written
     images = [self.prepare(data, name) for data, name in uploads]
     hashes = [hashlib.sha256(data).hexdigest() for data, _ in uploads]
-    with self.write_lock, _writable(self.run):
-        known = {} if allow_duplicates else self.run.gallery.find_hashes(hashes)
+    embeddings = self.embed(images, run)  # outside the locks: the slow part
+    with self.write_lock, _writable(run), additions_lock(run.folder):  # one process at a time
+        known = {} if allow_duplicates else run.gallery.find_hashes(hashes)
         fresh = [i for i, h in enumerate(hashes) if h not in known]
-        new_ids = self._store([uploads[i] for i in fresh], [images[i] for i in fresh],
+        new_ids = self._store([uploads[i] for i in fresh], embeddings[fresh],
                               [hashes[i] for i in fresh], label)
     ids = [known.get(h) for h in hashes]
     for i, new_id in zip(fresh, new_ids): ids[i] = int(new_id)
@@ -342,8 +344,8 @@ def add(self:Service, uploads:list[tuple[bytes, str]], # (bytes, file name) of e
 
 # %% ../nbs/07_service.ipynb #e1640afa
 @patch
-def _store(self:Service, uploads:list[tuple[bytes, str]], images:list, hashes:list[str],
-           label:str)->list:
+def _store(self:Service, uploads:list[tuple[bytes, str]], embeddings:np.ndarray,
+           hashes:list[str], label:str)->list:
     "Write new image files into the run, then add their rows atomically; a failure leaves no files."
     if not uploads: return []
     folder = self.run.folder.resolve()/'images'; folder.mkdir(exist_ok=True)
@@ -354,7 +356,7 @@ def _store(self:Service, uploads:list[tuple[bytes, str]], images:list, hashes:li
         given = [Path(name.replace('\\', '/')).name[:255] for _, name in uploads]
         rows = pd.DataFrame({'path': list(map(str, paths)), 'label': label, 'sha256': hashes,
                              'filename': given})
-        return list(self.run.gallery.add(self.embed(images), rows))
+        return list(self.run.gallery.add(embeddings, rows))
     except BaseException:
         for p in paths: p.unlink(missing_ok=True)
         raise
