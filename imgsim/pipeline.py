@@ -163,9 +163,12 @@ def demo_table(summary:dict)->str:
 def is_demo_run(folder)->bool:
     "Whether `folder` holds a run whose gallery is the bundled sample's images and nothing else."
     if not (Path(folder)/MANIFEST).is_file(): return False
-    try: rows = Run(folder, verify=False).gallery.load_all()[1]
+    sample = set(sample_collection().path)
+    try:
+        gallery = Run(folder, verify=False).gallery
+        if not 0 < len(gallery) <= len(sample): return False  # a large run: no need to read it
+        return set(gallery.load_all()[1].path) <= sample
     except Exception: return False  # unreadable: not provably the demo's, so not to be replaced
-    return len(rows) > 0 and set(rows.path) <= set(sample_collection().path)
 
 # %% ../nbs/06_pipeline.ipynb #e404c7df
 def run_demo(out=None, # run directory (default: `default_run_dir()`)
