@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Re-execute the notebooks and keep their outputs, so the notebooks and the docs show results.
 
-    python .ci/refresh_outputs.py [nbs/03_search.ipynb ...]   # default: every notebook in nbs/
+    python .ci/refresh_outputs.py [nbs/04_search.ipynb ...]   # default: every notebook in nbs/
     python .ci/refresh_outputs.py --check                       # only check the kept outputs
 
 Cells flagged `#| slow` or `#| gpu` (or `#| eval: false`) are not run and keep no output. Outputs

@@ -27,7 +27,8 @@ def make_run(folder:Path, backbone_name:str, n:int=10_000):
     if (folder/'manifest.json').exists(): return folder
     import torch
     from imgsim.data import sample_collection, split_by_image
-    from imgsim.model import load_backbone, extract_features
+    from imgsim.model import load_backbone
+    from imgsim.extraction import extract_features
     from imgsim.run import save_run
     from imgsim.train import train_head, TrainConfig
     sample = sample_collection()

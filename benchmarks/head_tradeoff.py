@@ -1,4 +1,4 @@
-"""What training the head buys and costs at each K (chapter 06's note on Top-5/10), on a small set.
+"""What training the head buys and costs at each K (chapter 10's note on Top-5/10), on a small set.
 
     python benchmarks/head_tradeoff.py [--per-label 100] [--size 64] [--seeds 0 1]
 
@@ -14,7 +14,8 @@ import numpy as np, torch, torch.nn.functional as F
 from PIL import Image
 warnings.simplefilter('ignore')
 from imgsim.data import load_fashion_mnist, write_image_folder, FASHION_MNIST_CLASSES
-from imgsim.model import load_backbone, extract_features, embed_features
+from imgsim.model import load_backbone, embed_features
+from imgsim.extraction import extract_features
 from imgsim.train import TrainConfig
 from imgsim.pipeline import split_for_training, _train, _test_vs_gallery
 

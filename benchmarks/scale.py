@@ -1,4 +1,4 @@
-"""Scaling out (chapter 10): Ray's overhead, Milvus Lite's approximate index vs FLAT vs our exact
+"""Scaling out (chapter 14): Ray's overhead, Milvus Lite's approximate index vs FLAT vs our exact
 search, and a sizing table for 10^8 and 10^9 images from the measured figures.
 
     nice -n 10 python benchmarks/scale.py ray --images 2000        # Ray vs single process
@@ -14,7 +14,8 @@ import numpy as np, pandas as pd, torch
 warnings.simplefilter('ignore')
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from extract_speed import make_jpegs
-from imgsim.model import EmbeddingHead, load_backbone, extract_features, embed_features, Runner
+from imgsim.model import EmbeddingHead, load_backbone, embed_features, Runner
+from imgsim.extraction import extract_features
 from imgsim.train import TrainConfig, TrainResult
 from imgsim.run import save_run, Run
 from imgsim.search import search

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 warnings.simplefilter('ignore')
 from imgsim.data import load_fashion_mnist, write_image_folder, cache_dir, split_by_image, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR
-from imgsim.model import load_backbone, extract_features
+from imgsim.model import load_backbone
+from imgsim.extraction import extract_features
 from imgsim.train import train_head, TrainConfig
 from imgsim.evaluation import retrieval_metrics
 

@@ -274,7 +274,7 @@ def sample_collection(dest=None, # where to write the images; default: the cache
     return write_image_folder(images, names, Path(dest or cache_dir()/'fashion-mnist-sample-v1'))
 
 # %% ../nbs/00_data.ipynb #e21b5287
-RESIZE_ARITHMETIC = 'uint8 fixed-point' # part of feature cache keys (chapter 01)
+RESIZE_ARITHMETIC = 'uint8 fixed-point' # part of feature cache keys (chapter 02)
 
 @functools.lru_cache(maxsize=256)
 def _fixed_point_weights(n_in:int, n_out:int)->tuple[np.ndarray, np.ndarray, int]:
