@@ -9,7 +9,7 @@ import torch
 from .model import cpu_has_bf16, resolve_device
 
 # %% auto #0
-__all__ = ['BF16_ERROR', 'search']
+__all__ = ['BF16_ERROR', 'search', 'query_expansion', 'database_augmentation']
 
 # %% ../nbs/04_search.ipynb #a59a7d17
 @torch.no_grad()
@@ -80,3 +80,65 @@ def _shortlist_then_rescore(q, gallery, k, exclude, chunk, device):
         redo_exclude = None if exclude is None else exclude[redo]
         best_s[redo], best_i[redo] = _scan(q[redo], gallery, k, redo_exclude, chunk, device)
     return best_s, best_i
+
+# %% ../nbs/04_search.ipynb #c205af17
+def _checked_reranking(k:int, alpha:float):
+    "Raise `ValueError` unless k >= 1 and alpha is a finite number >= 0."
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a whole number of at least 1, got {k!r}")
+    if not (isinstance(alpha, (int, float, np.number)) and np.isfinite(alpha) and alpha >= 0):
+        raise ValueError(f"alpha must be a finite number of at least 0, got {alpha!r}")
+
+def _vectors(x, name:str)->np.ndarray:
+    "`x` as a float32 (N, D) array with N >= 1, or a `ValueError` naming what it is instead."
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2 or len(x) == 0:
+        raise ValueError(f"{name} must be a 2-D array with a vector per row, got shape {x.shape}")
+    return x
+
+# %% ../nbs/04_search.ipynb #de651d52
+def _expanded(vectors, scores, positions, gallery, alpha)->np.ndarray:
+    "`vectors` plus their neighbours' gallery rows weighted by similarity^alpha, re-normalised."
+    weights = np.clip(scores, 0, None) ** alpha  # (B, k); 0 ** 0 is 1: alpha 0 weighs all alike
+    total = vectors + np.einsum('bk,bkd->bd', weights, gallery[positions])
+    return total / np.maximum(np.linalg.norm(total, axis=1, keepdims=True), 1e-12)
+
+def _block_rows(k:int, dims:int, memory_mb:int)->int:
+    "Rows expanded at a time, so their gathered neighbours (rows x k x dims float32) fit."
+    return int(max(1, min(4096, memory_mb * 2**20 // (4 * k * dims))))
+
+# %% ../nbs/04_search.ipynb #7df0172d
+def query_expansion(queries:np.ndarray, # (Q, D) query vectors, L2-normalised
+                    gallery:np.ndarray, # (N, D) gallery vectors, L2-normalised
+                    k:int=2, # gallery neighbours added to each query
+                    alpha:float=3.0, # neighbours weighted by similarity ** alpha
+                    memory_mb:int=256, device='cpu', shortlist:str='auto', # as `search`
+                   )->np.ndarray:
+    "α-query expansion: each query plus its top-k gallery neighbours, weighted; search these again."
+    _checked_reranking(k, alpha)
+    queries, gallery = _vectors(queries, 'queries'), _vectors(gallery, 'gallery')
+    block, expanded = _block_rows(k, gallery.shape[1], memory_mb), np.empty_like(queries)
+    for start in range(0, len(queries), block):
+        part = queries[start:start + block]
+        scores, positions = search(part, gallery, k, memory_mb=memory_mb, device=device,
+                                   shortlist=shortlist)
+        expanded[start:start + block] = _expanded(part, scores, positions, gallery, alpha)
+    return expanded
+
+# %% ../nbs/04_search.ipynb #1708d497
+def database_augmentation(gallery:np.ndarray, # (N, D) gallery vectors, L2-normalised
+                          k:int=2, # other gallery vectors mixed into each
+                          alpha:float=3.0, # neighbours weighted by similarity ** alpha
+                          memory_mb:int=256, device='cpu', shortlist:str='auto', # as `search`
+                         )->np.ndarray:
+    "DBA: each gallery vector plus its top-k other gallery vectors, weighted, re-normalised."
+    _checked_reranking(k, alpha)
+    gallery = _vectors(gallery, 'gallery')
+    if len(gallery) == 1: return gallery.copy()  # no other vector to mix in
+    block, augmented = _block_rows(k, gallery.shape[1], memory_mb), np.empty_like(gallery)
+    for start in range(0, len(gallery), block):
+        part, own = gallery[start:start + block], np.arange(start, min(start + block, len(gallery)))
+        scores, positions = search(part, gallery, k, exclude=own, memory_mb=memory_mb,
+                                   device=device, shortlist=shortlist)
+        augmented[start:start + block] = _expanded(part, scores, positions, gallery, alpha)
+    return augmented
