@@ -20,8 +20,8 @@ from .extraction import extract_features, embed_images
 from .train import TrainResult
 from .search import search
 from .checkpoint import *
-from .checkpoint import (_commit, _run_lock, _delete_unnamed, _FILE_GALLERY_KEYS, _database_entry,
-    _database_name, _one_line)
+from .checkpoint import (_commit, _run_lock, _delete_unnamed, _FILE_GALLERY_KEYS,
+    _database_entry, _database_name, _one_line)
 from .gallery import _new_rows, _npy_bytes, _parquet_bytes
 from .gallery import *
 from .sqlite import *
