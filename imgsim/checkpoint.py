@@ -4,25 +4,15 @@
 
 # %% ../nbs/06_checkpoint.ipynb #51238d6f
 from __future__ import annotations
-import contextlib, fcntl, hashlib, importlib, json, os, platform, re, sqlite3, threading, time
-import urllib.parse, uuid
-from dataclasses import asdict, dataclass
-from io import BytesIO
+import contextlib, fcntl, hashlib, json, os, platform, re, time, uuid
+from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator
-import numpy as np, pandas as pd
-import torch, torch.nn as nn
-from fastcore.basics import patch
 import imgsim
-from .data import load_collection
-from .model import EmbeddingHead, Runner, load_backbone, embed_features
-from .extraction import extract_features, embed_images
-from .train import TrainResult
-from .search import search
+
 
 # %% auto #0
 __all__ = ['MANIFEST', 'write_durably', 'file_sha256', 'RunError', 'checkpoint_bytes', 'save_checkpoint', 'load_checkpoint',
-           'read_manifest']
+           'read_manifest', 'default_run_dir']
 
 # %% ../nbs/06_checkpoint.ipynb #e5765159
 def write_durably(path, # the file to create or replace
@@ -84,6 +74,7 @@ _CHECKPOINT_FIELDS = {'backbone': str, 'backbone_weights': str,
 def load_checkpoint(path)->tuple[EmbeddingHead, dict, dict|None]:
     "The head (evaluation mode), the metadata, and the fine-tuned backbone state_dict (or None)."
     from safetensors import safe_open, SafetensorError
+    from imgsim.model import EmbeddingHead
     path = Path(path)
     if not path.is_file(): raise RunError(f"checkpoint not found: {path}")
     try:
@@ -132,6 +123,7 @@ def _commit(folder:Path, files:dict, info:dict, # {role: bytes} to write; fields
         digest = hashlib.sha256(data).hexdigest(); name = f"{role}-{digest[:12]}.{_ROLES[role]}"
         write_durably(folder/name, data)
         manifest['files'][role] = {'name': name, 'sha256': digest, 'bytes': len(data)}
+    import torch  # loaded already: a run is written after a model was trained
     versions = {'imgsim': imgsim.__version__, 'torch': torch.__version__,
                 'python': platform.python_version()}
     manifest |= {'format': 'imgsim-run-1', 'saved': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
@@ -194,3 +186,8 @@ def _check_file(folder:Path, files:dict, role:str, verify:bool):
     if mutable: return
     if path.stat().st_size != entry['bytes'] or (verify and file_sha256(path) != entry['sha256']):
         raise RunError(f"run {folder} is damaged: {entry['name']} does not match its checksum")
+
+# %% ../nbs/06_checkpoint.ipynb #8635298c
+def default_run_dir()->Path:
+    "The run directory used when none is given: `$IMGSIM_RUN`, else runs/demo."
+    return Path(os.environ.get('IMGSIM_RUN', 'runs/demo')).expanduser()

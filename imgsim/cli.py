@@ -4,11 +4,13 @@
 
 # %% ../nbs/13_cli.ipynb #c9a0cf83
 from __future__ import annotations
-import argparse, json, os, sys, warnings
+import argparse, contextlib, json, os, sys, warnings
 from pathlib import Path
+from .checkpoint import RunError, default_run_dir, read_manifest
 
 # %% auto #0
-__all__ = ['TRAIN_DEFAULTS', 'BACKBONE_NAMES', 'AUGMENTATION_NAMES', 'COMMANDS', 'user_errors', 'main']
+__all__ = ['TRAIN_DEFAULTS', 'BACKBONE_NAMES', 'AUGMENTATION_NAMES', 'COMMANDS', 'UsageError', 'check_arguments', 'user_errors',
+           'main']
 
 # %% ../nbs/13_cli.ipynb #d8b515d4
 TRAIN_DEFAULTS = dict(epochs=15, lr=3e-4, margin=0.3, device='auto', seed=0, # `TrainConfig`'s
@@ -107,6 +109,29 @@ def _search_commands(commands, parser, run_help:str):
                         help="auto (FLAT, then HNSW for large galleries), FLAT, HNSW, ...")
     return parser
 
+# %% ../nbs/13_cli.ipynb #2a482eb3
+class UsageError(ValueError):
+    "A mistake in a command's arguments or in the files they name: the user's to fix."
+
+_AT_LEAST_ONE = {'epochs': '--epochs', 'patience': '--patience', 'k': '-k'}
+_COLLECTIONS = {'data': '--data', 'images': '--images', 'queries': '--queries'}
+
+# %% ../nbs/13_cli.ipynb #dc9eebe9
+def check_arguments(a:argparse.Namespace):
+    "Raise `UsageError` or `RunError` for a bad number or a missing path; never imports torch."
+    for name, flag in _AT_LEAST_ONE.items():
+        if getattr(a, name, None) is not None and getattr(a, name) < 1:
+            raise UsageError(f"{flag} must be at least 1")
+    if getattr(a, 'margin', None) is not None and not 0 < a.margin <= 2:
+        raise UsageError(f"--margin must be in (0, 2], not {a.margin}")
+    if 'run' in a: read_manifest(a.run or default_run_dir(), verify=False)  # checksums: later
+    for name, flag in _COLLECTIONS.items():
+        path = getattr(a, name, None)
+        if path is not None and not path.exists():
+            raise UsageError(f"{path} not found ({flag} names an image folder or a manifest)")
+    if getattr(a, 'image', None) is not None and not a.image.exists():
+        raise UsageError(f"{a.image}: file not found")
+
 # %% ../nbs/13_cli.ipynb #865bd0c9
 def _say(message:str): print(message, file=sys.stderr)
 def _downloads_allowed()->bool: return os.environ.get('IMGSIM_OFFLINE', '') in ('', '0')
@@ -127,37 +152,37 @@ def _backbone(name:str|None, weights:str='imagenet'):
 _REPLACE_HINT = "add --replace to replace it, or choose another --out"
 
 def _demo(a):
-    if a.epochs < 1: raise ValueError("--epochs must be at least 1")
     from imgsim.pipeline import run_demo, is_demo_run, refuse_existing_run
-    from imgsim.run import default_run_dir
     out = a.out or default_run_dir()  # checked before the backbone loads
     if not (a.replace or is_demo_run(out)): refuse_existing_run(out, _REPLACE_HINT)
     run_demo(out, _backbone(a.backbone), a.epochs, log=_say, replace=True)
 
 def _train(a):
-    if a.epochs < 1: raise ValueError("--epochs must be at least 1")
     from imgsim.data import load_collection
     from imgsim.train import TrainConfig
     from imgsim.pipeline import build_run, split_for_training, refuse_existing_run
-    config = TrainConfig(mode=a.mode, epochs=a.epochs, mining=a.mining, margin=a.margin, lr=a.lr,
-                         patience=a.patience, device=a.device, seed=a.seed, augment=a.augment,
-                         select_by=a.select_by)
+    with _checking_input():
+        config = TrainConfig(mode=a.mode, epochs=a.epochs, mining=a.mining, margin=a.margin,
+                             lr=a.lr, patience=a.patience, device=a.device, seed=a.seed,
+                             augment=a.augment, select_by=a.select_by)
     if not a.replace: refuse_existing_run(a.out, _REPLACE_HINT)
-    table = load_collection(a.data)  # a wrong path fails here, before any model loads
-    split_for_training(table, config.seed)  # and too few labels or images
+    with _checking_input():  # a folder without images, too few labels: before any model loads
+        table = load_collection(a.data)
+        split_for_training(table, config.seed)
     run = build_run(table, a.out, _backbone(a.backbone, a.weights), config, replace=True)
     keep = ('backbone', 'images', 'labels', 'frozen_backbone', 'trained_head')
     return {k: run.meta['summary'][k] for k in keep} | {'run': str(a.out)}
 
 # %% ../nbs/13_cli.ipynb #43920400
 def _index(a):
-    from imgsim.run import Run, default_run_dir, index_collection
+    from imgsim.run import Run, index_collection
     run = Run(a.run or default_run_dir())
     if len(run) and not (a.append or a.replace):
-        raise ValueError(f"the gallery of {run.folder} has {len(run)} images: "
+        raise UsageError(f"the gallery of {run.folder} has {len(run)} images: "
                          "add --append to add to it, or --replace to replace it")
-    if a.ray: counts = _index_with_ray(run, a)
-    else: counts = index_collection(run, a.images, append=a.append, duplicates=a.allow_duplicates)
+    table = _collection(a.images, for_ray=bool(a.ray))
+    if a.ray: counts = _index_with_ray(run, table, a)
+    else: counts = index_collection(run, table, append=a.append, duplicates=a.allow_duplicates)
     if counts['skipped']:
         _say(f"imgsim: skipped {counts['skipped']} duplicate image(s), files the gallery "
              "already has (or listed twice); --allow-duplicates adds them")
@@ -167,14 +192,14 @@ def _index(a):
 
 # %% ../nbs/13_cli.ipynb #693d43c5
 def _eval(a):
-    from imgsim.run import Run, default_run_dir
+    from imgsim.run import Run
     from imgsim.pipeline import evaluate_run
-    return evaluate_run(Run(a.run or default_run_dir()), a.queries)
+    queries = None if a.queries is None else _collection(a.queries)
+    return evaluate_run(Run(a.run or default_run_dir()), queries)
 
 def _search(a):
-    if a.k < 1: raise ValueError("-k must be at least 1")
     from imgsim.data import open_image
-    from imgsim.run import Run, default_run_dir
+    from imgsim.run import Run
     run = Run(a.run or default_run_dir())  # checked as `serve` checks it: a damaged run is an error
     hits = run.search_embeddings(run.embed_images([open_image(a.image)]), a.k)[0]
     threshold = run.meta.get('summary', {}).get('match', {}).get('threshold')
@@ -192,19 +217,18 @@ def _missing(value)->bool: return isinstance(value, float) and value != value  #
 # %% ../nbs/13_cli.ipynb #92834d77
 def _serve(a):
     from imgsim.api import serve
-    from imgsim.run import Run, default_run_dir
+    from imgsim.run import Run
     Run(a.run or default_run_dir(), verify=False)  # fail here, plainly, if the run is not usable
     # uvicorn with bounded connections and keep-alive
     serve(a.run or default_run_dir(), a.host, a.port)
 
-def _index_with_ray(run, a)->dict:
+def _index_with_ray(run, table, a)->dict:
     from imgsim.scale import index_with_ray
     address = None if a.ray == 'local' else a.ray
-    return index_with_ray(run, a.images, address=address, append=a.append,
+    return index_with_ray(run, table, address=address, append=a.append,
                           duplicates=a.allow_duplicates)
 
 def _milvus(a):
-    from imgsim.run import default_run_dir
     from imgsim.scale import use_milvus, is_milvus_server
     run, uri = a.run or default_run_dir(), a.uri
     if not is_milvus_server(uri) and len(Path(uri).parts) > 1:  # a path, from here: kept in the
@@ -216,14 +240,32 @@ COMMANDS = dict(demo=_demo, train=_train, index=_index, eval=_eval, search=_sear
                 milvus=_milvus)
 
 # %% ../nbs/13_cli.ipynb #3fdc491e
+_ERRORS_OF_LOADED_MODULES = {'imgsim.data': 'ImageError', 'imgsim.model': 'WeightsUnavailable',
+                             'imgsim.train': 'TrainingCollapsed'}
+
 def user_errors()->tuple:
     "The exception types that are a user's mistake, not a bug: one line, exit status 2."
-    from imgsim.data import ImageError
-    from imgsim.model import WeightsUnavailable
-    from imgsim.train import TrainingCollapsed
-    from imgsim.checkpoint import RunError
-    return (FileNotFoundError, NotADirectoryError, ValueError, KeyError, ImageError, RunError,
-            WeightsUnavailable, TrainingCollapsed)
+    loaded = [getattr(sys.modules.get(module), name, None)
+              for module, name in _ERRORS_OF_LOADED_MODULES.items()]
+    return (UsageError, RunError, *[error for error in loaded if error is not None])
+
+# %% ../nbs/13_cli.ipynb #0797d364
+@contextlib.contextmanager
+def _checking_input():
+    "Around a call that checks what the user gave: its `ValueError` or missing file is theirs."
+    try: yield
+    except (ValueError, FileNotFoundError, NotADirectoryError) as e:
+        if isinstance(e, user_errors()): raise
+        raise UsageError(str(e)) from e
+
+def _collection(path:Path, for_ray:bool=False):
+    "The collection table of a folder or manifest named on the command line."
+    with _checking_input():
+        if for_ray:
+            from imgsim.scale import collection_table
+            return collection_table(path)
+        from imgsim.data import load_collection
+        return load_collection(path)
 
 # %% ../nbs/13_cli.ipynb #fca65551
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -239,12 +281,12 @@ def main(argv:list[str]|None=None)->int:
     args = _parser().parse_args(argv)
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
-        try: output = COMMANDS[args.command](args)
+        try:
+            check_arguments(args)  # before anything imports torch
+            output = COMMANDS[args.command](args)
         except KeyboardInterrupt:  # Ctrl-C: what was saved stays (runs are written atomically)
             _say("imgsim: interrupted; nothing was left half-written"); raise SystemExit(130)
-        except Exception as e:
-            if not isinstance(e, user_errors()): raise
-            return _fail(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e))
+        except user_errors() as e: return _fail(str(e))
     if output is None: return 0
     try: print(json.dumps(output, indent=2, default=str), flush=True)
     except BrokenPipeError:  # the reader stopped early (`imgsim eval | head`): not an error here

@@ -20,15 +20,15 @@ from .extraction import extract_features, embed_images
 from .train import TrainResult
 from .search import search
 from .checkpoint import *
-from .checkpoint import (_commit, _run_lock, _delete_unnamed, _FILE_GALLERY_KEYS, _database_entry,
-    _database_name, _one_line)
+from .checkpoint import (_commit, _run_lock, _delete_unnamed, _FILE_GALLERY_KEYS,
+    _database_entry, _database_name, _one_line)
 from .gallery import _new_rows, _npy_bytes, _parquet_bytes
 from .gallery import *
 from .sqlite import *
 from .sqlite import _checked, _connect
 
 # %% auto #0
-__all__ = ['save_run', 'default_run_dir', 'Run', 'additions_lock', 'index_collection', 'remove_from_gallery']
+__all__ = ['save_run', 'Run', 'additions_lock', 'index_collection', 'remove_from_gallery']
 
 # %% ../nbs/09_run.ipynb #b1a483c8
 def save_run(folder, # the run directory (created if missing)
@@ -85,11 +85,6 @@ def _save(folder:Path, result, backbone, embeddings, rows, extra, store:str,
         entries = {'gallery': _database_entry(name), 'embeddings': None}
     else: raise RunError(f"no gallery store {store!r} to save into (known: files, sqlite)")
     return _commit(folder, files, info, entries, clean=False)
-
-# %% ../nbs/09_run.ipynb #53d97b88
-def default_run_dir()->Path:
-    "The run directory used when none is given: `$IMGSIM_RUN`, else runs/demo."
-    return Path(os.environ.get('IMGSIM_RUN', 'runs/demo')).expanduser()
 
 # %% ../nbs/09_run.ipynb #46bb88dc
 class Run:

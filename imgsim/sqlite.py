@@ -20,8 +20,8 @@ from .extraction import extract_features, embed_images
 from .train import TrainResult
 from .search import search
 from .checkpoint import *
-from imgsim.checkpoint import (_commit, _run_lock, _FILE_GALLERY_KEYS, _database_entry, _database_name,
-    _one_line)
+from .checkpoint import (_commit, _run_lock, _FILE_GALLERY_KEYS, _database_entry,
+    _database_name, _one_line)
 from .gallery import *
 from .gallery import _Snapshot
 
@@ -482,8 +482,6 @@ def remove(self:MigratingGallery, ids): return self._writable().remove(ids)
 def __len__(self:MigratingGallery): return len(self._current())
 @patch(as_prop=True)
 def version(self:MigratingGallery): return self._current().version
-
-# %% ../nbs/08_sqlite.ipynb #7e460534
 @patch
 def get(self:MigratingGallery, ids): return self._current().get(ids)
 @patch
