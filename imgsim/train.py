@@ -9,8 +9,6 @@ from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch, torch.nn as nn
-from pytorch_metric_learning import losses, miners, reducers
-from pytorch_metric_learning.distances import CosineSimilarity
 from torch.utils.data import DataLoader
 from .data import PKSampler, ImageDataset, image_transform, train_transform, AUGMENTATIONS
 from .data import normalize_images
@@ -33,6 +31,9 @@ class TripletLoss:
                  margin:float=0.3, # required gap between positive and negative cosine similarity
                  mining:str='batch_hard', # 'batch_hard' or 'semi_hard'
                 ):
+        # imported here: it brings SciPy (about a second), which searching never needs
+        from pytorch_metric_learning import losses, miners, reducers
+        from pytorch_metric_learning.distances import CosineSimilarity
         distance = CosineSimilarity()
         if mining == 'batch_hard': self.miner = miners.BatchHardMiner(distance=distance)
         elif mining == 'semi_hard':
