@@ -18,6 +18,15 @@ TRAIN_DEFAULTS = dict(epochs=15, lr=3e-4, margin=0.3, device='auto', seed=0, # `
 BACKBONE_NAMES = ('resnet50', 'efficientnet_lite0') # `imgsim.model.BACKBONES`' names
 AUGMENTATION_NAMES = ('flip', 'mild', 'strong') # `imgsim.data.AUGMENTATIONS`
 
+# %% ../nbs/13_cli.ipynb #4343e250
+class _Quiet(argparse.Action):
+    "`--quiet`: no progress reports, as `IMGSIM_PROGRESS=0` (results and errors still print)."
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="no progress bars or epoch lines (as IMGSIM_PROGRESS=0)")
+    def __call__(self, parser, namespace, values, option_string=None):
+        os.environ['IMGSIM_PROGRESS'] = '0'  # read where progress is reported
+
 # %% ../nbs/13_cli.ipynb #a404cdb7
 class _Parser(argparse.ArgumentParser):
     "An argument parser whose errors are one line (subcommand parsers inherit this)."
@@ -27,7 +36,8 @@ _BACKBONE_HELP = "default: resnet50, or efficientnet_lite0 when ResNet-50's weig
 
 def _parser()->argparse.ArgumentParser:
     parser = _Parser('imgsim', description="Image similarity search with deep embeddings.",
-                     epilog="Set IMGSIM_OFFLINE=1 to never download weights.")
+                     epilog="Set IMGSIM_OFFLINE=1 to never download weights, "
+                            "IMGSIM_PROGRESS=0 (or --quiet) for no progress reports.")
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     demo = commands.add_parser('demo', help="train and evaluate on the bundled sample, write a run")
     demo.add_argument('--backbone', default=None, choices=BACKBONE_NAMES, help=_BACKBONE_HELP)
@@ -36,7 +46,10 @@ def _parser()->argparse.ArgumentParser:
     demo.add_argument('--epochs', type=int, default=10)
     demo.add_argument('--replace', action='store_true',
                       help="replace a run in --out that is not an earlier demo's")
-    return _train_command(commands, parser)
+    _train_command(commands, parser)  # and the other commands
+    for command in (parser, *commands.choices.values()):
+        command.add_argument('-q', '--quiet', action=_Quiet)
+    return parser
 
 # %% ../nbs/13_cli.ipynb #daa3b414
 def _train_command(commands, parser):

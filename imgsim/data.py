@@ -15,14 +15,15 @@ from torchvision.transforms import v2 as T
 from torchvision.transforms.v2 import functional as TF
 
 # %% auto #0
-__all__ = ['MAX_IMAGE_PIXELS', 'MAX_ASPECT_RATIO', 'IMAGE_EXTENSIONS', 'FASHION_MNIST_DIR', 'FASHION_MNIST_CLASSES',
-           'SAMPLE_FILE', 'RESIZE_ARITHMETIC', 'IMAGENET_MEAN', 'IMAGENET_STD', 'AUGMENTATIONS', 'VIEW_STEPS',
-           'ImageError', 'eight_bit', 'to_rgb', 'size_problem', 'open_image', 'image_problem', 'check_images',
-           'load_folder', 'require_labels', 'load_manifest', 'load_collection', 'cache_dir', 'read_idx',
-           'load_fashion_mnist', 'write_image_folder', 'sample_collection', 'resize_short_side', 'exact_resize',
-           'image_transform', 'train_transform', 'normalize_images', 'ImageDataset', 'split_by_image', 'split_by_class',
-           'require_label_pairs', 'PKSampler', 'hard_view', 'photo_key', 'photo_fingerprint', 'distinct_photos',
-           'photo_regions', 'view_protocol', 'view_collection']
+__all__ = ['MAX_IMAGE_PIXELS', 'MAX_ASPECT_RATIO', 'IMAGE_EXTENSIONS', 'PROGRESS_LOG_SECONDS', 'FASHION_MNIST_DIR',
+           'FASHION_MNIST_CLASSES', 'SAMPLE_FILE', 'RESIZE_ARITHMETIC', 'IMAGENET_MEAN', 'IMAGENET_STD',
+           'AUGMENTATIONS', 'VIEW_STEPS', 'ImageError', 'eight_bit', 'to_rgb', 'size_problem', 'open_image',
+           'image_problem', 'check_images', 'load_folder', 'require_labels', 'load_manifest', 'load_collection',
+           'cache_dir', 'progress_wanted', 'progress_bar', 'read_idx', 'load_fashion_mnist', 'write_image_folder',
+           'sample_collection', 'resize_short_side', 'exact_resize', 'image_transform', 'train_transform',
+           'normalize_images', 'ImageDataset', 'split_by_image', 'split_by_class', 'require_label_pairs', 'PKSampler',
+           'hard_view', 'photo_key', 'photo_fingerprint', 'distinct_photos', 'photo_regions', 'view_protocol',
+           'view_collection']
 
 # %% ../nbs/00_data.ipynb #c82535c7
 class ImageError(ValueError):
@@ -216,6 +217,44 @@ def cache_dir()->Path:
     path = Path(os.environ.get('IMGSIM_CACHE', '~/.cache/imgsim')).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+# %% ../nbs/00_data.ipynb #3da3d6d5
+import sys
+
+# %% ../nbs/00_data.ipynb #5c092b70
+PROGRESS_LOG_SECONDS = 10 # away from a terminal: at most one progress line this often
+
+def progress_wanted(progress:bool=True)->bool:
+    "Whether to report progress: asked for, and not silenced by `IMGSIM_PROGRESS=0`."
+    silenced = os.environ.get('IMGSIM_PROGRESS', '').strip().lower() in ('0', 'false', 'no', 'off')
+    return bool(progress) and not silenced
+
+# %% ../nbs/00_data.ipynb #a8f7f902
+class _LogLines:
+    "A file for tqdm that writes each new status as a plain line of its own (for logs)."
+    def __init__(self, file): self.file, self.last = file, None
+    def write(self, text:str):
+        line = text.replace('\r', '').strip()  # a redraw: '\r', the status, padding
+        count = line.split(' [')[0]  # the status without its timing
+        if line and count != self.last: self.file.write(line + '\n'); self.last = count
+    def flush(self): self.file.flush()
+
+def progress_bar(iterable=None, # what to iterate over, or None (then `update` by hand)
+                 progress:bool=True, # False (or `IMGSIM_PROGRESS=0`): report nothing
+                 **kwargs, # tqdm's options (desc, total, unit, leave, ...)
+                ):
+    "tqdm: a live bar on a terminal or in Jupyter, else a plain line per `PROGRESS_LOG_SECONDS`."
+    import tqdm.auto  # noqa: F401 (it picks Jupyter's bar in Jupyter, and hides the warning)
+    from tqdm.autonotebook import tqdm as bar
+    from tqdm.std import tqdm as plain_bar
+    stderr = sys.stderr
+    live = bar is not plain_bar or bool(getattr(stderr, 'isatty', lambda: False)())
+    if not live:  # caller's options first: a test may ask for every line
+        kwargs = dict(file=_LogLines(stderr), mininterval=PROGRESS_LOG_SECONDS,
+                      delay=PROGRESS_LOG_SECONDS,
+                      bar_format='{desc}: {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]'
+                     ) | kwargs
+    return bar(iterable, disable=stderr is None or not progress_wanted(progress), **kwargs)
 
 # %% ../nbs/00_data.ipynb #6540646f
 FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'

@@ -31,6 +31,9 @@ __all__ = ['JPEG_LIBRARIES', 'GPU_JPEG_LIBRARY', 'NVIMGCODEC_OPTIONS', 'NVIMGCOD
            'unpacked_batch', 'jpeg_library', 'decode_jpegs', 'decode_batch', 'prefetched', 'extract_features',
            'embed_images']
 
+# %% ../nbs/02_extraction.ipynb #7870b8d6
+from .data import progress_bar
+
 # %% ../nbs/02_extraction.ipynb #ccea251f
 def feature_cache_key(table:pd.DataFrame, backbone:nn.Module, numerics:str)->str:
     ("A hash of everything the features depend on: backbone, weights, preprocessing, "
@@ -402,8 +405,8 @@ def _extract_to(folder:Path|None, # the cache folder (None: no cache, the featur
     todo = [s for s in range(0, n, CHUNK_ROWS) if not (folder and part(s).exists())]
     pending = table.iloc[[r for s in todo for r in range(s, min(s + CHUNK_ROWS, n))]]
     batches = _feature_batches(runner, pending, transform, batch_size, num_workers, decoder)
-    bar = tqdm(total=n, initial=n - len(pending), desc=f"features {runner.backbone.spec.name}",
-               unit='img', disable=not progress)
+    bar = progress_bar(total=n, initial=n - len(pending), unit='img', progress=progress,
+                       desc=f"features {runner.backbone.spec.name}")
     done, pieces, errors = {}, [], []  # joined once per chunk: copying the chunk per batch adds up
     with bar:
         for start in todo:

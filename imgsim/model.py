@@ -22,9 +22,11 @@ from .data import IMAGENET_MEAN, IMAGENET_STD, normalize_images
 from .data import open_image, size_problem, MAX_IMAGE_PIXELS, RESIZE_ARITHMETIC
 
 # %% auto #0
-__all__ = ['BACKBONES', 'CUDA_GRAPHS', 'MAX_CUDA_GRAPHS', 'BackboneSpec', 'register_backbone', 'WeightsUnavailable',
-           'resnet50_weights_file', 'load_backbone', 'EmbeddingHead', 'resolve_device', 'to_tensor', 'to_numpy',
-           'embed_features', 'EmbeddingNet', 'cpu_has_bf16', 'Runner']
+__all__ = ['BACKBONES', 'CUDA_GRAPHS', 'MAX_CUDA_GRAPHS', 'OPENVINO_FORMAT', 'BackboneSpec', 'register_backbone',
+           'WeightsUnavailable', 'resnet50_weights_file', 'load_backbone', 'EmbeddingHead', 'resolve_device',
+           'to_tensor', 'to_numpy', 'embed_features', 'EmbeddingNet', 'cpu_has_bf16', 'Runner',
+           'openvino_telemetry_wanted', 'import_openvino', 'openvino_model_key', 'saved_openvino_model',
+           'compile_openvino']
 
 # %% ../nbs/01_model.ipynb #5d07167c
 @dataclass
@@ -219,7 +221,7 @@ def cpu_has_bf16()->bool:
     return ('avx512_bf16' in flags or 'amx_bf16' in flags) and torch.backends.mkldnn.is_available()
 
 def _has_openvino()->bool:
-    try: import openvino; return True  # noqa: F401 (only whether it imports)
+    try: import_openvino(); return True  # only whether it imports (quietly)
     except ImportError: return False
 
 # %% ../nbs/01_model.ipynb #a2187db4
@@ -273,11 +275,155 @@ def _run_torch(self:Runner, images:torch.Tensor)->np.ndarray:
         return self._replayed(images, autocast)
     with autocast(): return to_numpy(self._compiled(images).float())
 
+# %% ../nbs/01_model.ipynb #bbbc66d7
+import inspect, logging, shutil, sys, tempfile
+
+# %% ../nbs/01_model.ipynb #60854611
+def openvino_telemetry_wanted()->bool:
+    "Whether the user turned OpenVINO's usage statistics back on (`IMGSIM_OPENVINO_TELEMETRY=1`)."
+    return os.environ.get('IMGSIM_OPENVINO_TELEMETRY', '').strip() == '1'
+
+def import_openvino():
+    "The `openvino` module, imported with its telemetry off unless the user wants it."
+    if 'openvino' in sys.modules or openvino_telemetry_wanted():
+        import openvino; return openvino
+    absent = object(); kept = sys.modules.get('openvino_telemetry', absent)
+    sys.modules['openvino_telemetry'] = None  # importing it fails: OpenVINO takes its stub
+    try: import openvino
+    finally:
+        if kept is absent: del sys.modules['openvino_telemetry']
+        else: sys.modules['openvino_telemetry'] = kept
+    return openvino
+
+# %% ../nbs/01_model.ipynb #990dc5e1
+OPENVINO_FORMAT = 1 # the layout of the networks imgsim saves; changing it retires the old ones
+
+def _layer_code(module:nn.Module)->list[str]:
+    "The Python files that define a module's layers (their code is part of the network)."
+    files = set()
+    for layer in module.modules():
+        with contextlib.suppress(TypeError, OSError):  # built in, or defined in a notebook
+            files.add(inspect.getsourcefile(type(layer)))
+    return sorted(f for f in files if f)
+
+def openvino_model_key(backbone:nn.Module, uint8:bool)->str:
+    "A hash of what a converted network depends on: weights, layer code, inputs, versions."
+    spec, ov = backbone.spec, import_openvino()
+    about = [OPENVINO_FORMAT, ov.__version__, torch.__version__, spec.name, spec.image_size,
+             list(spec.mean), list(spec.std), uint8, repr(backbone)]
+    digest = hashlib.sha256(json.dumps(about).encode())
+    for file in _layer_code(backbone): digest.update(Path(file).read_bytes())
+    for name, tensor in backbone.state_dict().items():
+        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+# %% ../nbs/01_model.ipynb #09abad9a
+_log = logging.getLogger('imgsim.model')
+def _notice(message:str): _log.warning("imgsim: note: " + " ".join(message.split())[:400])
+
+def _sha256(path:Path)->str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as file:
+        for block in iter(lambda: file.read(1 << 20), b''): digest.update(block)
+    return digest.hexdigest()
+
+_SAVED_FILES = ('model.xml', 'model.bin')
+
+def _intact(folder:Path, key:str)->bool:
+    "Whether `folder` holds the network `key` names, each file as it was written."
+    try:
+        record = json.loads((folder/'model.json').read_text())
+        sums = {name: _sha256(folder/name) for name in _SAVED_FILES}
+    except (OSError, ValueError): return False
+    return isinstance(record, dict) and record.get('key') == key and record.get('sha256') == sums
+
+# %% ../nbs/01_model.ipynb #584511f8
+def _save_openvino(model, folder:Path, key:str):
+    "Save a converted network and its checksums into `folder`, whole or not at all."
+    ov = import_openvino()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=folder.parent, prefix='.writing-'))
+    try:
+        ov.save_model(model, work/'model.xml', compress_to_fp16=False)  # the weights as they are
+        sums = {name: _sha256(work/name) for name in _SAVED_FILES}
+        record = {'key': key, 'openvino': ov.__version__, 'sha256': sums}
+        (work/'model.json').write_text(json.dumps(record, indent=1))
+        if folder.exists(): shutil.rmtree(folder)  # found damaged
+        try: work.rename(folder)
+        except OSError:
+            if not _intact(folder, key): raise  # else another process saved it first
+    finally: shutil.rmtree(work, ignore_errors=True)
+
+# %% ../nbs/01_model.ipynb #c65139e0
+@functools.cache
+def _openvino_core(): return import_openvino().Core()
+
+def saved_openvino_model(backbone:nn.Module, # from `load_backbone`
+                         uint8:bool, # whether the network takes uint8 batches
+                         convert:Callable, # convert() -> the network converted by OpenVINO
+                        )->tuple:
+    "(network, its cache folder or None): the saved network if intact, else converted and saved."
+    key = openvino_model_key(backbone, uint8)
+    try: folder = cache_dir()/'openvino'/key[:32]
+    except OSError as e:
+        _notice(f"no cache folder ({e}): converting the network in memory")
+        return convert(), None
+    if _intact(folder, key): return _openvino_core().read_model(folder/'model.xml'), folder
+    if folder.exists(): _notice(f"the saved network {folder} is damaged: converting it again")
+    model = convert()
+    try: _save_openvino(model, folder, key)
+    except OSError as e:
+        _notice(f"cannot save the converted network in {folder.parent} ({e}): "
+                "it is converted again at every start")
+        return model, None
+    return _openvino_core().read_model(folder/'model.xml'), folder  # as later starts read it
+
+# %% ../nbs/01_model.ipynb #b905b48b
+def _check_blobs(blobs:Path)->dict:
+    "Delete compiled blobs that differ from their recorded SHA-256; the intact ones' sums."
+    try: recorded = json.loads((blobs/'sha256.json').read_text())
+    except (OSError, ValueError): recorded = {}
+    intact = {}
+    for blob in sorted(blobs.glob('*.blob')):
+        if recorded.get(blob.name) == (digest := _sha256(blob)): intact[blob.name] = digest
+        else:
+            _notice(f"the compiled network {blob} is damaged or unrecorded: compiling again")
+            blob.unlink()
+    return intact
+
+def _record_blobs(blobs:Path, intact:dict):
+    "Record the SHA-256 of the blobs OpenVINO wrote, beside the ones already checked."
+    sums = intact | {b.name: _sha256(b) for b in blobs.glob('*.blob') if b.name not in intact}
+    if sums == intact: return
+    with tempfile.NamedTemporaryFile('w', dir=blobs, suffix='.tmp', delete=False) as file:
+        json.dump(sums, file, indent=1)
+    os.replace(file.name, blobs/'sha256.json')
+
+# %% ../nbs/01_model.ipynb #31ef6bd3
+def compile_openvino(model, # an OpenVINO network
+                     config:dict, # compile options (hints)
+                     folder:Path|None, # its cache folder, from `saved_openvino_model`
+                    ):
+    "`model` compiled for the CPU, through OpenVINO's cache of compiled blobs in `folder`."
+    core = _openvino_core()
+    if folder is None: return core.compile_model(model, 'CPU', config)
+    blobs = folder/'compiled'
+    try:
+        blobs.mkdir(exist_ok=True); intact = _check_blobs(blobs)
+        compiled = core.compile_model(model, 'CPU', config | {'CACHE_DIR': str(blobs)})
+    except (OSError, RuntimeError) as e:
+        _notice(f"OpenVINO's compiled cache {blobs} is not usable ({e}): compiling without it")
+        return core.compile_model(model, 'CPU', config)
+    try: _record_blobs(blobs, intact)
+    except OSError as e: _notice(f"cannot record the compiled network in {blobs} ({e})")
+    return compiled
+
 # %% ../nbs/01_model.ipynb #6da26fe2
 @patch
-def _openvino_network(self:Runner, uint8:bool):
-    "The network compiled by OpenVINO, for float batches or for uint8 ones it normalises itself."
-    import openvino as ov
+def _converted_openvino(self:Runner, uint8:bool):
+    "The network converted by OpenVINO, for float batches or for uint8 ones it normalises itself."
+    ov = import_openvino()
     from openvino.preprocess import PrePostProcessor
     spec, size = self.backbone.spec, self.backbone.spec.image_size
     with warnings.catch_warnings():
@@ -292,9 +438,16 @@ def _openvino_network(self:Runner, uint8:bool):
         steps.input().preprocess().convert_element_type(ov.Type.f32) \
              .mean([255 * m for m in spec.mean]).scale([255 * s for s in spec.std])
         model = steps.build()
+    return model
+
+@patch
+def _openvino_network(self:Runner, uint8:bool):
+    "The network compiled by OpenVINO: converted once, then read from imgsim's cache folder."
     hints = {'INFERENCE_PRECISION_HINT': 'bf16' if self.precision == 'bf16' else 'f32',
              'PERFORMANCE_HINT': 'LATENCY'}
-    return ov.Core().compile_model(model, 'CPU', hints)
+    convert = lambda: self._converted_openvino(uint8)
+    model, folder = saved_openvino_model(self.backbone, uint8, convert)
+    return compile_openvino(model, hints, folder)
 
 @patch
 def _run_openvino(self:Runner, images:torch.Tensor)->np.ndarray:

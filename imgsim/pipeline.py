@@ -21,7 +21,7 @@ from .run import Run, save_run, default_run_dir
 
 # %% auto #0
 __all__ = ['evaluate_run', 'retrieval_examples', 'split_for_training', 'refuse_existing_run', 'build_run',
-           'load_backbone_or_fallback', 'demo_table', 'is_demo_run', 'run_demo']
+           'load_backbone_or_fallback', 'demo_table', 'served_gallery_note', 'is_demo_run', 'run_demo']
 
 # %% ../nbs/10_pipeline.ipynb #4e3888b3
 def evaluate_run(run:Run, # a loaded run
@@ -136,7 +136,7 @@ def _with_artefacts(run:Run, result, summary:dict, start:float)->Run:
     top1 = summary['trained_head']['top1']
     title = f"{run.folder.name}: {summary['backbone']} backbone, test Top-1 {top1:.3f}"
     plot_retrievals(picks, hits, k=6, path=run.folder/'retrieval.png', title=title)
-    plot_history(result.history, run.folder/'training_curve.png')
+    plot_history(result.history, run.folder/'training_curve.png', result.best_epoch)
     report = summary | {'seconds': round(time.perf_counter() - start, 1)}
     (run.folder/'metrics.json').write_text(json.dumps(report, indent=2, default=str))
     return run
@@ -160,6 +160,14 @@ def demo_table(summary:dict)->str:
     rows = [(k, summary['frozen_backbone'][k], summary['trained_head'][k]) for k in names]
     lines = [f"{'metric':<12} {'frozen backbone':>16} {'trained head':>13}"]
     return '\n'.join(lines + [f"{k:<12} {a:>16.3f} {b:>13.3f}" for k, a, b in rows])
+
+# %% ../nbs/10_pipeline.ipynb #528697e9
+def served_gallery_note(summary:dict)->str:
+    "What the demo's table measured, and what the run it leaves serves."
+    split, images = summary['split'], summary['images']
+    return (f"measured: {split['test_queries']} test queries searched among the other "
+            f"{split['gallery']} images; served: all {images} images, test queries included, so "
+            "a gallery image searched for finds itself first (score 1.0)")
 
 # %% ../nbs/10_pipeline.ipynb #3b9a76a8
 def is_demo_run(folder)->bool:
@@ -188,6 +196,7 @@ def run_demo(out=None, # run directory (default: `default_run_dir()`)
     config = TrainConfig(epochs=epochs, seed=seed)
     run = build_run(sample_collection(), out, model, config, progress, replace=True)
     log(demo_table(run.meta['summary']))
+    log(served_gallery_note(run.meta['summary']))
     log(f"run directory: {out}  (metrics.json, retrieval.png, training_curve.png)\n"
         f"serve it: IMGSIM_RUN={out} uvicorn imgsim.api:app")
     return run

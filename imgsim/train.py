@@ -9,9 +9,6 @@ from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch, torch.nn as nn
-from tqdm.auto import tqdm
-from pytorch_metric_learning import losses, miners, reducers
-from pytorch_metric_learning.distances import CosineSimilarity
 from torch.utils.data import DataLoader
 from .data import PKSampler, ImageDataset, image_transform, train_transform, AUGMENTATIONS
 from .data import normalize_images
@@ -23,6 +20,9 @@ from .extraction import extract_features
 __all__ = ['TripletLoss', 'TrainConfig', 'validation_scores', 'embedding_spread', 'TrainingCollapsed', 'TrainResult',
            'feature_standardization', 'fold_standardization', 'train_head', 'plot_history', 'train_full']
 
+# %% ../nbs/03_train.ipynb #d37d5d29
+from .data import progress_bar, progress_wanted
+
 # %% ../nbs/03_train.ipynb #b4bee525
 class TripletLoss:
     ("Triplet loss on cosine distance with online mining ('batch_hard' or 'semi_hard') "
@@ -31,6 +31,9 @@ class TripletLoss:
                  margin:float=0.3, # required gap between positive and negative cosine similarity
                  mining:str='batch_hard', # 'batch_hard' or 'semi_hard'
                 ):
+        # imported here: it brings SciPy (about a second), which searching never needs
+        from pytorch_metric_learning import losses, miners, reducers
+        from pytorch_metric_learning.distances import CosineSimilarity
         distance = CosineSimilarity()
         if mining == 'batch_hard': self.miner = miners.BatchHardMiner(distance=distance)
         elif mining == 'semi_hard':
@@ -189,7 +192,8 @@ def _train_epoch(model, batches, forward, codes, criterion, optimizer, schedule,
                  epoch)->tuple:
     "One pass over the batches: the mean loss and the mean share of active triplets."
     _train_mode(model, freeze_batchnorm=config.mode == 'full'); losses_, actives = [], []
-    bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not progress)
+    bar = progress_bar(batches, desc=f"epoch {epoch}/{config.epochs}", leave=False,
+                       progress=progress)
     for inputs, positions, *_ in bar:
         loss, active = criterion(forward(inputs), codes[positions])
         optimizer.zero_grad(set_to_none=True); loss.backward(); optimizer.step(); schedule.step()
@@ -204,10 +208,10 @@ def _validate(model, embed_val, val_labels, epoch:int, loss:float, active:float)
 
 # %% ../nbs/03_train.ipynb #5d12c9c6
 def _report(row:dict, progress:bool):
-    "Print the epoch's line."
-    if progress: print(f"epoch {row['epoch']}: loss {row['loss']:.4f}  active {row['active']:.2f}  "
-                       f"val top1 {row['val_top1']:.4f}  val MAP@R {row['val_map_at_r']:.4f}",
-                       file=sys.stderr)
+    "Print the epoch's line (unless `IMGSIM_PROGRESS=0`)."
+    if not progress_wanted(progress): return
+    print(f"epoch {row['epoch']}: loss {row['loss']:.4f}  active {row['active']:.2f}  "
+          f"val top1 {row['val_top1']:.4f}  val MAP@R {row['val_map_at_r']:.4f}", file=sys.stderr)
 
 def _collapse(row:dict, config:TrainConfig)->TrainingCollapsed|None:
     ("The error to raise if the embeddings collapsed this epoch (loss at the margin, no spread), "
@@ -308,17 +312,21 @@ def train_head(features:np.ndarray, # cached backbone features of the training i
 # %% ../nbs/03_train.ipynb #bc18612c
 def plot_history(history:pd.DataFrame, # `TrainResult.history`
                  path=None, # save the figure here as PNG
+                 best_epoch:int|None=None, # the epoch kept (`TrainResult.best_epoch`): marked
                 ):
-    "Loss and validation scores per epoch, side by side."
+    "Loss and validation scores per epoch, side by side; the kept epoch marked."
     import matplotlib.pyplot as plt
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
     left.plot(history.epoch, history.loss, 'o-', label='triplet loss')
     left.plot(history.epoch, history.active, 's--', label='active triplets')
-    left.set_xlabel('epoch'); left.legend(); left.set_title('training')
+    left.set_xlabel('epoch'); left.set_title('training')
     right.plot(history.epoch, history.val_top1, 'o-', color='tab:green', label='Top-1')
     right.plot(history.epoch, history.val_map_at_r, 's--', color='tab:purple', label='MAP@R')
-    right.set_xlabel('epoch'); right.legend(); right.set_title('validation')
-    fig.tight_layout()
+    right.set_xlabel('epoch'); right.set_title('validation')
+    if best_epoch is not None:
+        for axis in (left, right):
+            axis.axvline(best_epoch, color='grey', linestyle=':', label=f'kept: epoch {best_epoch}')
+    left.legend(); right.legend(); fig.tight_layout()
     if path: fig.savefig(path, dpi=100); plt.close(fig)
     return fig
 
