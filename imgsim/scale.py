@@ -528,19 +528,35 @@ def _run_shards(folder, out, table, todo, address, cpus_per_actor, batch_size, o
 # %% ../nbs/14_scale.ipynb #4c027883
 def _start_ray(ray, address:str|None):
     "Connect to the Ray cluster at `address` (None: start one here), or a one-line `RunError`."
-    found = re.fullmatch(r'(?:ray://)?\[?([^\]]+?)\]?:(\d+)', address or '')
-    if found:  # Ray itself retries an address where nothing listens for minutes
-        try: socket.create_connection((found[1], int(found[2])), timeout=10).close()
-        except OSError as e:
-            raise RunError(f"cannot reach Ray at {address}: {e.strerror or e}") from None
+    address = _ray_address(address)
+    if problem := _unreachable(address):  # Ray itself retries such an address for minutes
+        raise RunError(f"cannot reach Ray at {address}: {problem}")
     for attempt in range(3):  # a local start gives its node 30 s: on a loaded machine, try again
         try: return ray.init(address=address, log_to_driver=False)
         except (ConnectionError, TimeoutError) as e:
-            raise RunError(f"cannot connect to Ray at {address}: {e}") from None
+            raise RunError(f"cannot connect to Ray at {address}: {e} (a cluster with token "
+                           f"authentication needs its token in RAY_AUTH_TOKEN)") from None
         except Exception as e:
             if 'timed out' not in str(e).lower(): raise
             ray.shutdown(); problem = str(e).strip().splitlines()[0]
-    raise RunError(f"Ray did not start{f' at {address}' if address else ''}: {problem}")
+    where = f' at {address}' if address not in (None, 'local') else ''
+    raise RunError(f"Ray did not start{where}: {problem}")
+
+# %% ../nbs/14_scale.ipynb #b9329244
+def _unreachable(address:str|None)->str|None:
+    "Why nothing answers at a Ray `host:port` (None: something does, or it is no such address)."
+    found = re.fullmatch(r'(?:ray://)?\[?([^\]]+?)\]?:(\d+)', address or '')
+    if not found: return None
+    try: socket.create_connection((found[1], int(found[2])), timeout=10).close()
+    except OSError as e: return e.strerror or str(e)
+
+def _ray_address(address:str|None)->str|None:
+    "The address to start Ray with: given, `$RAY_ADDRESS`, or this machine's live cluster if any."
+    address = address or os.environ.get('RAY_ADDRESS') or None
+    if address is not None: return address
+    from ray._private.utils import read_ray_address
+    left = read_ray_address()  # `ray start` writes it; a cluster killed without `ray stop` leaves it
+    return 'local' if left and _unreachable(left) else None  # 'local': a new one, here
 
 # %% ../nbs/14_scale.ipynb #6a6e72e1
 def _end_ray_data_threads(before:set, # the threads that ran before Ray Data started
