@@ -291,9 +291,10 @@ def find_hashes(self:MilvusGallery, hashes)->dict:
     "{sha256: id} for those of `hashes` that some gallery row's file has (the lowest such id)."
     hashes = [h for h in dict.fromkeys(hashes)
               if isinstance(h, str) and re.fullmatch('[0-9a-f]{64}', h)]
-    if not hashes: return {}
-    found = self.client.query(self.name, filter=f"sha256 in {json.dumps(hashes)}",
-                              output_fields=['sha256'])
+    found = []
+    for start in range(0, len(hashes), 1000):  # a filter of bounded size (a bulk load has 10⁶)
+        part = json.dumps(hashes[start:start + 1000])
+        found += self.client.query(self.name, filter=f"sha256 in {part}", output_fields=['sha256'])
     return {r['sha256']: r['id'] for r in sorted(found, key=lambda r: -r['id'])}
 
 # %% ../nbs/14_scale.ipynb #dbb6d067
