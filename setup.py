@@ -41,7 +41,10 @@ setuptools.setup(
     extras_require={'dev': dev_requirements + requirements('test_requirements'),
                     'openvino': requirements('openvino_requirements'),
                     'gpu': requirements('gpu_requirements'),
-                    'scale': requirements('scale_requirements')},
+                    'scale': requirements('scale_requirements'),
+                    # a Milvus standalone server for the `#| milvus_server` tests (.ci/run)
+                    'server-tests': requirements('scale_requirements')
+                                    + requirements('server_tests_requirements')},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read(),

@@ -4,10 +4,10 @@
     python .ci/refresh_outputs.py [nbs/04_search.ipynb ...]   # default: every notebook in nbs/
     python .ci/refresh_outputs.py --check                       # only check the kept outputs
 
-Cells flagged `#| slow` or `#| gpu` (or `#| eval: false`) are not run and keep no output. Outputs
-on stderr (warnings, progress bars) are dropped. Kept outputs must be byte-stable from run to run,
-so the check fails on an output that holds a temporary path, an object address, a timing or a
-progress bar, and on a notebook over 500 KB. Run `nbdev_clean` afterwards (the script does).
+Cells flagged `#| slow`, `#| gpu` or `#| milvus_server` (or `#| eval: false`) are not run and keep
+no output. Outputs on stderr (warnings, progress bars) are dropped. Kept outputs must be byte-stable
+from run to run, so the check fails on an output that holds a temporary path, an object address, a
+timing or a progress bar, and on a notebook over 500 KB. Run `nbdev_clean` afterwards (the script does).
 """
 import os, re, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -16,7 +16,7 @@ from execnb.shell import CaptureShell
 from fastcore.xtras import working_directory
 
 ROOT = Path(__file__).resolve().parent.parent
-SKIP = re.compile(r'^\s*#\|\s*(slow|gpu|eval:\s*false)\b', re.M)
+SKIP = re.compile(r'^\s*#\|\s*(slow|gpu|milvus_server|eval:\s*false)\b', re.M)
 UNSTABLE = {'a temporary path': re.compile(r'/tmp/|/var/folders/|imgsim-test-cache|\.cache/imgsim'), 'an object address': re.compile(r' at 0x[0-9a-f]{6,}'),
             'a timing': re.compile(r'took_ms|\d+(\.\d+)? ?(ms|s)\b elapsed|it/s\]'), 'a progress bar': re.compile(r'\d+%\|')}
 MAX_BYTES = 500_000

@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_scale.ipynb #f1a8f70a
 from __future__ import annotations
-import fcntl, gc, hashlib, json, logging, os, re, socket, threading, time, warnings
+import gc, hashlib, json, logging, os, re, socket, threading, time, warnings
 from pathlib import Path
 from typing import Callable, Iterator
 from fastcore.basics import patch
@@ -20,12 +20,12 @@ from .gallery import with_hashes
 from .sqlite import open_gallery
 from .run import additions_lock
 from .checkpoint import _delete_unnamed
-from .gallery import _new_rows
+from .gallery import _new_rows, MAX_ID
 
 # %% auto #0
-__all__ = ['MILVUS_TOKEN', 'MILVUS_FLAT_MAX', 'MILVUS_INDEXES', 'SHARD_ROWS', 'is_milvus_server', 'milvus_client',
-           'GalleryWriteLock', 'MilvusGallery', 'use_milvus', 'orphan_files', 'collection_table', 'plan_shards',
-           'write_shard', 'read_shard', 'shard_skipped', 'load_model', 'ShardEmbedder', 'embed_with_ray', 'load_shards',
+__all__ = ['MILVUS_TOKEN', 'MILVUS_FLAT_MAX', 'MILVUS_INDEXES', 'SHARD_ROWS', 'is_milvus_server', 'milvus_client', 'content_id',
+           'MilvusGallery', 'use_milvus', 'orphan_files', 'collection_table', 'plan_shards', 'write_shard',
+           'read_shard', 'shard_skipped', 'load_model', 'ShardEmbedder', 'embed_with_ray', 'load_shards',
            'index_with_ray']
 
 # %% ../nbs/14_scale.ipynb #44b43330
@@ -44,9 +44,12 @@ def milvus_client(uri:str, # a server URL, or a Milvus Lite file (`.db`)
     from pymilvus import MilvusClient
     from pymilvus.exceptions import MilvusException
     if is_milvus_server(uri):
-        try: return MilvusClient(uri, token=os.environ.get(MILVUS_TOKEN, ''))
+        try:  # a connection of its own, that `close` closes (pymilvus shares them by default)
+            return MilvusClient(uri, token=os.environ.get(MILVUS_TOKEN, ''), dedicated=True)
         except MilvusException as e:
-            raise RunError(f"cannot reach Milvus at {uri}: {e.message}") from None
+            raise RunError(f"cannot reach Milvus at {uri} ({e.message}): is the server up at "
+                           f"that address, and ${MILVUS_TOKEN} its token?") from None
+    if scheme := re.match(r'(\w+)://', uri): raise RunError(_unknown_scheme(scheme[1], uri))
     path = (Path(folder or '.')/uri).resolve()
     if path.suffix != '.db':
         raise RunError(f"a Milvus Lite database is a file ending in .db, not {uri!r}")
@@ -55,6 +58,10 @@ def milvus_client(uri:str, # a server URL, or a Milvus Lite file (`.db`)
     except MilvusException: raise RunError(_locked(path)) from None
 
 # %% ../nbs/14_scale.ipynb #69632106
+def _unknown_scheme(scheme:str, uri:str)->str:
+    return (f"unknown scheme {scheme}:// in {uri!r}: a Milvus server is http://, https://, "
+            f"tcp:// or grpc://host:port, and a Milvus Lite database a file ending in .db")
+
 def _locked(path:Path)->str:
     return (f"the Milvus Lite database {path} is open in another process (Milvus Lite allows "
             f"one process per database; to share a gallery, put it on a Milvus server: "
@@ -83,7 +90,7 @@ def _schema(client, dim:int):
 
 # %% ../nbs/14_scale.ipynb #0733daff
 def _counters_schema(client):
-    "The counters' collection: one row (key 0): next id, version (and the vector Milvus requires)."
+    "The counters' collection: one row (key 0): next_id (a fence), version (and a vector)."
     from pymilvus import DataType
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field('key', DataType.INT64, is_primary=True)
@@ -92,19 +99,12 @@ def _counters_schema(client):
     return schema
 
 # %% ../nbs/14_scale.ipynb #f15b8dcb
-class GalleryWriteLock:
-    "Serialises writes: between threads, and between processes through a lock file (if `path`)."
-    def __init__(self, path:Path|None=None): self.path, self._threads = path, threading.Lock()
-    def __enter__(self):
-        self._threads.acquire()
-        try:
-            if self.path is not None:
-                self._file = open(self.path, 'a'); fcntl.lockf(self._file, fcntl.LOCK_EX)
-        except BaseException: self._threads.release(); raise
-        return self
-    def __exit__(self, *exc):
-        if self.path is not None: fcntl.lockf(self._file, fcntl.LOCK_UN); self._file.close()
-        self._threads.release()
+def content_id(sha256:str, # a file's SHA-256, in hex
+               attempt:int=0, # 1, 2, ...: the next ids to try, where another file holds this one
+              )->int:
+    "The gallery id of a file with this SHA-256: its first 53 bits (or, with `attempt`, another)."
+    if attempt: sha256 = hashlib.sha256(f"{sha256}/{attempt}".encode()).hexdigest()
+    return int(sha256[:14], 16) >> 3
 
 # %% ../nbs/14_scale.ipynb #4af38250
 class MilvusGallery(GalleryStore):
@@ -118,10 +118,8 @@ class MilvusGallery(GalleryStore):
         self.uri = settings.get('uri', 'gallery.milvus.db')
         self.name = settings.get('collection', 'gallery')
         self.index, self.dim = settings.get('index', 'auto'), int(manifest['embedding_dim'])
-        # a lock file only for a server (Milvus Lite: one process)
-        shared = self.folder/'gallery.write.lock' if is_milvus_server(self.uri) else None
-        self.client, self._lock = milvus_client(self.uri, self.folder), GalleryWriteLock(shared)
-        self._create(next_id=manifest.get('next_id', 0))
+        self.client = milvus_client(self.uri, self.folder)
+        self._create()
         self._version = self._counters()['version']
 
     def __repr__(self): return f"MilvusGallery({self.uri!r}/{self.name}, {len(self)} rows)"
@@ -131,21 +129,32 @@ class MilvusGallery(GalleryStore):
 
 # %% ../nbs/14_scale.ipynb #0f11c54c
 @patch
-def _create(self:MilvusGallery, next_id:int=0, drop:bool=False):
+def _create(self:MilvusGallery, drop:bool=False):
     "Create the gallery's collection (afresh, with `drop`) and its counters if missing."
     if drop: self.client.drop_collection(self.name)
     if not self.client.has_collection(self.name):
         self.client.create_collection(self.name, schema=_schema(self.client, self.dim),
                                       index_params=self._index_params('FLAT'),
                                       consistency_level='Strong')
+    else: self._check_dimension()
     counters = f"{self.name}_counters"
     if not self.client.has_collection(counters):
         params = self.client.prepare_index_params()
         params.add_index('unused', index_type='FLAT', metric_type='L2')
         self.client.create_collection(counters, schema=_counters_schema(self.client),
                                       index_params=params, consistency_level='Strong')
-        self._set_counters(next_id, 0)
+        self._set_counters(MAX_ID, 0)
     for name in (self.name, counters): self.client.load_collection(name)  # reopened: released
+
+# %% ../nbs/14_scale.ipynb #72f3a348
+@patch
+def _check_dimension(self:MilvusGallery):
+    "Refuse a collection whose embeddings have another dimension than the run's."
+    fields = self.client.describe_collection(self.name)['fields']
+    dim = int(next(f for f in fields if f['name'] == 'embedding')['params']['dim'])
+    if dim != self.dim:
+        raise RunError(f"the Milvus collection {self.name!r} holds {dim}-d embeddings, this "
+                       f"run's are {self.dim}-d: give the run another (--collection NAME)")
 
 # %% ../nbs/14_scale.ipynb #8a4efc75
 @patch
@@ -186,8 +195,6 @@ def _reindex(self:MilvusGallery):
     self.client.load_collection(self.name)
 
 # %% ../nbs/14_scale.ipynb #45df723a
-_INSERT_ROWS = 10_000 # rows per Milvus insert
-
 def _records(embeddings:np.ndarray, rows:pd.DataFrame)->list[dict]:
     "Milvus records of gallery rows (`id`, `path`, `label`, `sha256` and the rest as `extra`)."
     rest = rows.drop(columns=['id', 'path', 'label', 'sha256'])
@@ -197,41 +204,62 @@ def _records(embeddings:np.ndarray, rows:pd.DataFrame)->list[dict]:
              'extra': x} for i, e, p, l, s, x in columns]
 
 # %% ../nbs/14_scale.ipynb #3e3bee13
+_INSERT_ROWS = 10_000 # rows per Milvus upsert
+
 @patch
 def bulk_load(self:MilvusGallery, embeddings:np.ndarray, rows:pd.DataFrame,
               replace:bool=False)->np.ndarray:
-    "Add many rows (or, with `replace`, make them the whole gallery); return their new ids."
+    "Add many rows (or, with `replace`, make them the whole gallery); return their ids."
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
-    with self._lock:
-        if replace: self._create(drop=True)
-        counters = self._counters()
-        new = _new_rows(rows, embeddings, counters['next_id'], self.dim)
-        next_id = counters['next_id'] + len(new)
-        self._set_counters(next_id, counters['version'])  # the ids are reserved first
-        for start in range(0, len(new), _INSERT_ROWS):
-            part = slice(start, start + _INSERT_ROWS)
-            self.client.insert(self.name, _records(embeddings[part], new.iloc[part]))
-        self._changed()
-        self._reindex()
+    new = _new_rows(rows, embeddings, 0, self.dim)  # checked and hashed; the ids come next
+    if replace: self._create(drop=True)
+    new['id'] = self._ids(new.sha256.tolist())
+    last = ~new.id.duplicated(keep='last').to_numpy()  # one file twice: one row, the last
+    vectors, stored = embeddings[last], new[last]
+    for start in range(0, len(stored), _INSERT_ROWS):
+        part = slice(start, start + _INSERT_ROWS)
+        self.client.upsert(self.name, _records(vectors[part], stored.iloc[part]))
+    self._changed()
+    self._reindex()
     return new.id.to_numpy()
+
+# %% ../nbs/14_scale.ipynb #96c0b5c7
+@patch
+def _ids(self:MilvusGallery, hashes:list)->np.ndarray:
+    "Each row's id: its file's where stored, else its content id (random without a hash)."
+    keys = [h if isinstance(h, str) else os.urandom(32).hex() for h in hashes]
+    chosen = {k: content_id(k) for k in keys} | self.find_hashes(keys)
+    tries = dict.fromkeys(chosen, 0)
+    while clashes := self._clashes(chosen):  # each key walks its own sequence: the same anywhere
+        for key in clashes: tries[key] += 1; chosen[key] = content_id(key, tries[key])
+    return np.array([chosen[k] for k in keys], np.int64)
+
+# %% ../nbs/14_scale.ipynb #99198c77
+@patch
+def _clashes(self:MilvusGallery, chosen:dict)->list:
+    "The keys of `chosen` ({sha256: id}) whose id another file holds, stored or in `chosen`."
+    ids, held, first = list(dict.fromkeys(chosen.values())), {}, {}
+    for start in range(0, len(ids), 1000):
+        part = ids[start:start + 1000]
+        held |= {r['id']: r['sha256'] for r in self.client.get(self.name, ids=part,
+                                                               output_fields=['sha256'])}
+    return [k for k, i in chosen.items() if held.get(i, k) != k or first.setdefault(i, k) != k]
 
 # %% ../nbs/14_scale.ipynb #c957fa99
 @patch
 def _changed(self:MilvusGallery):
-    "Count a change (the version every handle on this gallery compares with its own)."
-    counters = self._counters()
-    self._set_counters(counters['next_id'], counters['version'] + 1)
-    self._version = counters['version'] + 1
+    "Mark a change: a new random version (nothing read back, so nothing lost); ids fenced."
+    self._version = int.from_bytes(os.urandom(7), 'big')
+    self._set_counters(MAX_ID, self._version)
 
 # %% ../nbs/14_scale.ipynb #30ce2399
 @patch
 def remove(self:MilvusGallery, ids)->None:
     "Remove rows by id; an unknown id raises `KeyError` and removes nothing."
     ids = [int(i) for i in ids]
-    with self._lock:
-        self.get(ids)  # every id must be known
-        self.client.delete(self.name, ids=ids)
-        self._changed()
+    self.get(ids)  # every id must be known
+    self.client.delete(self.name, ids=ids)
+    self._changed()
 
 # %% ../nbs/14_scale.ipynb #ea089993
 @patch
@@ -263,9 +291,10 @@ def find_hashes(self:MilvusGallery, hashes)->dict:
     "{sha256: id} for those of `hashes` that some gallery row's file has (the lowest such id)."
     hashes = [h for h in dict.fromkeys(hashes)
               if isinstance(h, str) and re.fullmatch('[0-9a-f]{64}', h)]
-    if not hashes: return {}
-    found = self.client.query(self.name, filter=f"sha256 in {json.dumps(hashes)}",
-                              output_fields=['sha256'])
+    found = []
+    for start in range(0, len(hashes), 1000):  # a filter of bounded size (a bulk load has 10⁶)
+        part = json.dumps(hashes[start:start + 1000])
+        found += self.client.query(self.name, filter=f"sha256 in {part}", output_fields=['sha256'])
     return {r['sha256']: r['id'] for r in sorted(found, key=lambda r: -r['id'])}
 
 # %% ../nbs/14_scale.ipynb #dbb6d067
@@ -327,20 +356,19 @@ def use_milvus(folder, # the run directory
     if there: return manifest
     old = open_gallery(folder, manifest)
     store = MilvusGallery(folder, manifest | {'milvus': settings})
-    try: _copy_rows(old, store, manifest.get('next_id', 0))
+    try: _copy_rows(old, store)
     finally: store.close()
     return _point_at(folder, manifest, settings)
 
 # %% ../nbs/14_scale.ipynb #7749a61e
-def _copy_rows(old:GalleryStore, store:MilvusGallery, next_id:int):
-    "Make `store` hold `old`'s rows with their own ids, its next id above all of them."
+def _copy_rows(old:GalleryStore, store:MilvusGallery):
+    "Make `store` hold `old`'s rows with their own ids."
     store._create(drop=True)
     for embeddings, rows in old.iterate():
         for start in range(0, len(rows), _INSERT_ROWS):
             part = slice(start, start + _INSERT_ROWS)
             store.client.insert(store.name, _records(embeddings[part], rows.iloc[part]))
-        next_id = max(next_id, int(rows.id.max()) + 1)
-    store._set_counters(next_id, old.version + 1)
+    store._set_counters(MAX_ID, old.version + 1)
     store._reindex()
 
 def _point_at(folder:Path, manifest:dict, settings:dict)->dict:
@@ -501,19 +529,35 @@ def _run_shards(folder, out, table, todo, address, cpus_per_actor, batch_size, o
 # %% ../nbs/14_scale.ipynb #4c027883
 def _start_ray(ray, address:str|None):
     "Connect to the Ray cluster at `address` (None: start one here), or a one-line `RunError`."
-    found = re.fullmatch(r'(?:ray://)?\[?([^\]]+?)\]?:(\d+)', address or '')
-    if found:  # Ray itself retries an address where nothing listens for minutes
-        try: socket.create_connection((found[1], int(found[2])), timeout=10).close()
-        except OSError as e:
-            raise RunError(f"cannot reach Ray at {address}: {e.strerror or e}") from None
+    address = _ray_address(address)
+    if problem := _unreachable(address):  # Ray itself retries such an address for minutes
+        raise RunError(f"cannot reach Ray at {address}: {problem}")
     for attempt in range(3):  # a local start gives its node 30 s: on a loaded machine, try again
         try: return ray.init(address=address, log_to_driver=False)
         except (ConnectionError, TimeoutError) as e:
-            raise RunError(f"cannot connect to Ray at {address}: {e}") from None
+            raise RunError(f"cannot connect to Ray at {address}: {e} (a cluster with token "
+                           f"authentication needs its token in RAY_AUTH_TOKEN)") from None
         except Exception as e:
             if 'timed out' not in str(e).lower(): raise
             ray.shutdown(); problem = str(e).strip().splitlines()[0]
-    raise RunError(f"Ray did not start{f' at {address}' if address else ''}: {problem}")
+    where = f' at {address}' if address not in (None, 'local') else ''
+    raise RunError(f"Ray did not start{where}: {problem}")
+
+# %% ../nbs/14_scale.ipynb #b9329244
+def _unreachable(address:str|None)->str|None:
+    "Why nothing answers at a Ray `host:port` (None: something does, or it is no such address)."
+    found = re.fullmatch(r'(?:ray://)?\[?([^\]]+?)\]?:(\d+)', address or '')
+    if not found: return None
+    try: socket.create_connection((found[1], int(found[2])), timeout=10).close()
+    except OSError as e: return e.strerror or str(e)
+
+def _ray_address(address:str|None)->str|None:
+    "The address to start Ray with: given, `$RAY_ADDRESS`, or this machine's live cluster if any."
+    address = address or os.environ.get('RAY_ADDRESS') or None
+    if address is not None: return address
+    from ray._private.utils import read_ray_address
+    left = read_ray_address()  # `ray start` writes it; a cluster killed without `ray stop` leaves it
+    return 'local' if left and _unreachable(left) else None  # 'local': a new one, here
 
 # %% ../nbs/14_scale.ipynb #6a6e72e1
 def _end_ray_data_threads(before:set, # the threads that ran before Ray Data started
