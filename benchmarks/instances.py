@@ -23,8 +23,8 @@ import numpy as np
 from PIL import Image
 from imgsim.data import open_image, distinct_photos, view_collection, photo_key
 
-PACKAGES = ['plasma-workspace-wallpapers', 'ukui-wallpapers', 'mate-backgrounds', 'sway-backgrounds',
-            'lomiri-wallpapers', 'lomiri-wallpapers-16.04', 'lomiri-wallpapers-20.04',
+PACKAGES = ['plasma-workspace-wallpapers', 'ukui-wallpapers', 'mate-backgrounds',
+            'sway-backgrounds', 'lomiri-wallpapers', 'lomiri-wallpapers-16.04', 'lomiri-wallpapers-20.04',
             'gnome-backgrounds']
 ARTWORK = {'Elephants', 'Autumn', 'Flow', 'Grey', 'Honeywave', 'PastelHills', 'SafeLanding',
            'Shell', '2004default', 'firstgeneration', 'rhythm', 'string', 'the-mouse'}

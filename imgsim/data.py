@@ -560,7 +560,8 @@ def hard_view(image:Image.Image, # an RGB picture
               steps:dict=VIEW_STEPS, # step: (probability, parameter range), in order
              )->Image.Image:
     "One hard view of `image`: each of `steps` applied with its probability, in their order."
-    return _damage(_appearance(_geometry(image, rng, steps, size), rng, steps), rng, steps)
+    image = _geometry(image.convert('RGB'), rng, steps, size)
+    return _damage(_appearance(image, rng, steps), rng, steps)
 
 # %% ../nbs/00_data.ipynb #669e37b1
 def photo_key(path)->str:
@@ -646,6 +647,7 @@ def view_collection(photos, # photo files
             for v in range(views):
                 hard_view(region, rng, size).save(work/name/f"{v}.jpg", quality=95)
                 rows.append((f"{name}/{v}.jpg", name, str(source), v))
+        if not rows: raise ValueError(f"no photos to make views of for {dest}: give photo files")
         table = pd.DataFrame(rows, columns=['path', 'label', 'source', 'view'])
         view_protocol(table, seed=seed, **protocol).to_csv(work/'collection.csv', index=False)
         dest.parent.mkdir(parents=True, exist_ok=True); work.rename(dest)
