@@ -21,8 +21,7 @@ from .extraction import extract_features
 
 # %% auto #0
 __all__ = ['TripletLoss', 'TrainConfig', 'validation_scores', 'embedding_spread', 'validation_split', 'TrainingCollapsed',
-           'TrainResult', 'feature_standardization', 'fold_standardization', 'pca_initialisation', 'train_head',
-           'plot_history', 'train_full']
+           'TrainResult', 'feature_standardization', 'fold_standardization', 'train_head', 'plot_history', 'train_full']
 
 # %% ../nbs/03_train.ipynb #b4bee525
 class TripletLoss:
@@ -67,7 +66,6 @@ class TrainConfig:
     schedule: str = 'cosine' # learning rate over the run: 'cosine' (decays to 0) or 'constant'
     standardize: bool = True # light mode: train on standardised features (folded into the head)
     embedding_dim: int = 512 # size of the embedding
-    init: str = 'random' # light mode's head starts 'random' or from the features' 'pca' (see below)
     select_by: str = 'map_at_r' # validation score that picks the best epoch: 'map_at_r' or 'top1'
     patience: int | None = None # stop after this many epochs without a better score; None: run all
     seed: int = 0 # seeds sampling and initialisation
@@ -93,8 +91,6 @@ class TrainConfig:
             raise ValueError("patience must be None or >= 1")
         if self.select_by not in ('map_at_r', 'top1'):
             raise ValueError(f"select_by must be 'map_at_r' or 'top1', not {self.select_by!r}")
-        if self.init not in ('random', 'pca'):
-            raise ValueError(f"init must be 'random' or 'pca', not {self.init!r}")
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"augment must be one of {AUGMENTATIONS}, not {self.augment!r}")
         if not 0 <= self.warmup < 1 or self.probe_epochs < 1:
@@ -139,7 +135,7 @@ def embedding_spread(embeddings:torch.Tensor)->float:
     others = max(len(embeddings) - 1, 1)  # the other embeddings of each one (at least 1)
     return float(1 - (mean @ mean) * len(embeddings) / others + 1 / others)
 
-# %% ../nbs/03_train.ipynb #fa683079
+# %% ../nbs/03_train.ipynb #95997775
 def validation_split(table:pd.DataFrame, # the training rows (path, label, ...)
                      fraction:float=0.2, # share of the labels (else of the images) held out
                      seed:int=0, # seeds the choice
@@ -289,33 +285,6 @@ def fold_standardization(head:EmbeddingHead, shift:torch.Tensor, scale:torch.Ten
     linear.bias.sub_(linear.weight @ shift)
     return head
 
-# %% ../nbs/03_train.ipynb #4d1f233a
-@torch.no_grad()
-def pca_initialisation(head:EmbeddingHead, # a new head: its Linear and BatchNorm are set
-                       features:torch.Tensor, # (N, D) the training features it will see
-                      )->EmbeddingHead:
-    "Set `head` to rank like the features' leading principal components (see above)."
-    linear, batchnorm = head.layers[0], head.layers[2]
-    mean, pairs = features.mean(0), head.out_dim // 2
-    weight = torch.zeros_like(linear.weight)  # rows without a component stay 0 (tiny data)
-    components = _principal_directions(features - mean, pairs)
-    weight[:len(components)], weight[pairs:pairs + len(components)] = components, -components
-    linear.weight.copy_(weight); linear.bias.copy_(-weight @ mean)
-    linear.bias[weight.abs().sum(1) == 0] = 1e-3  # constant and small: not dead under ReLU
-    hidden = torch.relu(linear(features))
-    var, hidden_mean = hidden.var(0, correction=0), hidden.mean(0)
-    batchnorm.running_mean.copy_(hidden_mean); batchnorm.running_var.copy_(var)
-    batchnorm.weight.copy_((var + batchnorm.eps).sqrt()); batchnorm.bias.copy_(hidden_mean)
-    return head
-
-# %% ../nbs/03_train.ipynb #7590e961
-def _principal_directions(centred:torch.Tensor, n:int)->torch.Tensor:
-    "The top `n` principal directions (rows) of centred rows, from their covariance in float64."
-    covariance = centred.double().T @ centred.double()
-    values, vectors = torch.linalg.eigh(covariance)  # ascending
-    n = min(n, int((values > values.max() * 1e-10).sum()))
-    return vectors[:, -n:].flip(1).T.to(centred.dtype) if n else centred.new_zeros(0, 0)
-
 # %% ../nbs/03_train.ipynb #dfceec18
 class _FeatureBatches:
     "P x K batches of a feature matrix's rows, as (rows, positions), drawn afresh on each pass."
@@ -346,12 +315,11 @@ def train_head(features:np.ndarray, # cached backbone features of the training i
     if config.standardize: shift, scale = feature_standardization(x)
     else: shift, scale = torch.zeros_like(x[0]), torch.ones_like(x[0])
     x, val_x = (x - shift) * scale, (val_x - shift) * scale
-    if config.init == 'pca': pca_initialisation(head, x)
     def embed_val():
         with torch.no_grad(): return head(val_x)
     batches = _FeatureBatches(x, sampler)
     result = _fit(head, head, batches, head, embed_val, to_tensor(codes, device, torch.long),
-                  val_labels, config, progress, keep_start=config.init == 'pca')
+                  val_labels, config, progress)
     fold_standardization(result.head, shift, scale)
     return result
 
