@@ -135,7 +135,7 @@ def embedding_spread(embeddings:torch.Tensor)->float:
     others = max(len(embeddings) - 1, 1)  # the other embeddings of each one (at least 1)
     return float(1 - (mean @ mean) * len(embeddings) / others + 1 / others)
 
-# %% ../nbs/03_train.ipynb #95997775
+# %% ../nbs/03_train.ipynb #58e062b4
 def validation_split(table:pd.DataFrame, # the training rows (path, label, ...)
                      fraction:float=0.2, # share of the labels (else of the images) held out
                      seed:int=0, # seeds the choice
