@@ -521,4 +521,5 @@ d = { 'settings': { 'branch': 'main',
                               'imgsim.train.plot_history': ('train.html#plot_history', 'imgsim/train.py'),
                               'imgsim.train.train_full': ('train.html#train_full', 'imgsim/train.py'),
                               'imgsim.train.train_head': ('train.html#train_head', 'imgsim/train.py'),
-                              'imgsim.train.validation_scores': ('train.html#validation_scores', 'imgsim/train.py')}}}
+                              'imgsim.train.validation_scores': ('train.html#validation_scores', 'imgsim/train.py'),
+                              'imgsim.train.validation_split': ('train.html#validation_split', 'imgsim/train.py')}}}

@@ -11,14 +11,14 @@ import numpy as np, pandas as pd
 import torch, torch.nn as nn
 from torch.utils.data import DataLoader
 from .data import PKSampler, ImageDataset, image_transform, train_transform, AUGMENTATIONS
-from .data import normalize_images
+from .data import normalize_images, split_by_image
 from .model import EmbeddingHead, EmbeddingNet, Runner, load_backbone
 from .model import resolve_device, to_tensor, to_numpy
 from .extraction import extract_features
 
 # %% auto #0
-__all__ = ['TripletLoss', 'TrainConfig', 'validation_scores', 'embedding_spread', 'TrainingCollapsed', 'TrainResult',
-           'feature_standardization', 'fold_standardization', 'train_head', 'plot_history', 'train_full']
+__all__ = ['TripletLoss', 'TrainConfig', 'validation_scores', 'embedding_spread', 'validation_split', 'TrainingCollapsed',
+           'TrainResult', 'feature_standardization', 'fold_standardization', 'train_head', 'plot_history', 'train_full']
 
 # %% ../nbs/03_train.ipynb #d37d5d29
 from .data import progress_bar, progress_wanted
@@ -137,6 +137,24 @@ def embedding_spread(embeddings:torch.Tensor)->float:
     mean = embeddings.mean(0)
     others = max(len(embeddings) - 1, 1)  # the other embeddings of each one (at least 1)
     return float(1 - (mean @ mean) * len(embeddings) / others + 1 / others)
+
+# %% ../nbs/03_train.ipynb #58e062b4
+def validation_split(table:pd.DataFrame, # the training rows (path, label, ...)
+                     fraction:float=0.2, # share of the labels (else of the images) held out
+                     seed:int=0, # seeds the choice
+                     unseen:bool=True, # hold out whole labels, unseen in training
+                    )->tuple[pd.DataFrame, pd.DataFrame]:
+    "Training and validation rows: whole labels held out where there are enough, else images."
+    counts = table.label.value_counts()
+    usable = np.sort(counts.index[counts >= 2].to_numpy().astype(str))
+    held = max(2, round(len(counts) * fraction))
+    if unseen and len(usable) >= held + 2:
+        chosen = np.random.default_rng(seed).permutation(usable)[:held]
+        is_validation = table.label.astype(str).isin(chosen)
+        return table[~is_validation], table[is_validation]
+    if unseen: warnings.warn(f"{len(usable)} labels with 2+ images are too few to hold {held} "
+                             "out for validation: validating on held-out images of seen labels")
+    return split_by_image(table, fraction, seed=seed)
 
 # %% ../nbs/03_train.ipynb #2ebfde94
 class TrainingCollapsed(RuntimeError):
