@@ -3,7 +3,7 @@
     python benchmarks/head_generalisation.py [--views ~/.cache/imgsim/wallpapers/views-v1]
                                              [--seeds 0 1 2] [--out head_generalisation.json]
 
-The unseen-instance benchmark (chapter 00's `view_collection`, built by `benchmarks/instances.py`):
+The unseen-instance benchmark (chapter 15's `view_collection`, built by `benchmarks/instances.py`):
 for each seed, `view_protocol` splits the instances into training instances and unseen test
 instances, whose views are split into a gallery and held-out queries. Frozen EfficientNet-Lite0
 features (average pooling, cosine) are the baseline. Heads train on the training instances' views:
@@ -21,7 +21,8 @@ import argparse, json, platform, subprocess, sys, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 warnings.simplefilter('ignore')
-from imgsim.data import sample_collection, split_by_class, split_by_image, view_protocol
+from imgsim.data import sample_collection, split_by_class, split_by_image
+from imgsim.views import view_protocol
 from imgsim.model import load_backbone, embed_features
 from imgsim.extraction import extract_features
 from imgsim.train import train_head, TrainConfig, validation_split

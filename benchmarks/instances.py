@@ -1,4 +1,4 @@
-"""Build the unseen-instance benchmark (chapter 00) from Debian's wallpaper packages.
+"""Build the unseen-instance benchmark (chapter 15) from Debian's wallpaper packages.
 
     python benchmarks/instances.py [--cache ~/.cache/imgsim/wallpapers] [--views 10] [--no-update]
 
@@ -12,7 +12,7 @@
 3. Reads each kept photo's licence from its package's `usr/share/doc/<package>/copyright` (the last
    DEP-5 `Files:` stanza that matches it, as the format says), and for Plasma wallpapers also the
    `License` of the wallpaper's `metadata.json`.
-4. Writes the views with `imgsim.data.view_collection` to `<cache>/views-v1/` (its
+4. Writes the views with `imgsim.views.view_collection` to `<cache>/views-v1/` (its
    `collection.csv` is the collection table), and `results/instances.json`: the packages and their
    versions, the rule, each kept photo with its licence, and the counts.
 Leaves out scikit-image, scikit-learn and imageio sample photos (kept for an independent check).
@@ -21,7 +21,8 @@ import argparse, fnmatch, json, re, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 from PIL import Image
-from imgsim.data import open_image, distinct_photos, view_collection, photo_key
+from imgsim.data import open_image
+from imgsim.views import distinct_photos, view_collection, photo_key
 
 PACKAGES = ['plasma-workspace-wallpapers', 'ukui-wallpapers', 'mate-backgrounds',
             'sway-backgrounds', 'lomiri-wallpapers', 'lomiri-wallpapers-16.04', 'lomiri-wallpapers-20.04',

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 warnings.simplefilter('ignore')
 from imgsim.data import (load_fashion_mnist, write_image_folder, cache_dir, load_manifest,
-                         view_protocol, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR)
+                         FASHION_MNIST_CLASSES, FASHION_MNIST_DIR)
+from imgsim.views import view_protocol
 from imgsim.model import load_backbone
 from imgsim.extraction import extract_features
 from imgsim.search import query_expansion, database_augmentation
