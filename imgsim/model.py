@@ -22,13 +22,12 @@ from .data import IMAGENET_MEAN, IMAGENET_STD, normalize_images
 from .data import open_image, size_problem, MAX_IMAGE_PIXELS, RESIZE_ARITHMETIC
 from .data import resize_short_side
 from torchvision.models.resnet import ResNet, Bottleneck
-from torchvision.transforms.v2 import functional as TF
 
 # %% auto #0
 __all__ = ['BACKBONES', 'POOLINGS', 'CUDA_GRAPHS', 'MAX_CUDA_GRAPHS', 'MULTI_SCALE', 'BackboneSpec', 'register_backbone',
            'WeightsUnavailable', 'resnet50_weights_file', 'load_backbone', 'gem_pool', 'EmbeddingHead',
            'resolve_device', 'to_tensor', 'to_numpy', 'embed_features', 'EmbeddingNet', 'cpu_has_bf16', 'Runner',
-           'DescriptorError', 'Descriptor', 'as_descriptor', 'scaled_images', 'describe']
+           'DescriptorError', 'Descriptor', 'as_descriptor', 'uint8_levels', 'scaled_images', 'describe']
 
 # %% ../nbs/01_model.ipynb #5d07167c
 @dataclass
@@ -427,14 +426,22 @@ def as_descriptor(value:Descriptor|dict|None=None, # a Descriptor, its recorded 
     return Descriptor(**value)
 
 # %% ../nbs/01_model.ipynb #8c7e2e2c
+def uint8_levels(images:torch.Tensor, # normalised float (N, 3, H, W), made from uint8 levels
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD, # the normalisation they went through
+                )->torch.Tensor:
+    "The uint8 levels that `normalize_images` turned into `images` (uint8 batches: as they are)."
+    if images.dtype == torch.uint8: return images
+    mean, std = [torch.tensor(v, device=images.device).view(-1, 1, 1) for v in (mean, std)]
+    return ((images * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)
+
 def scaled_images(images:torch.Tensor, # a square batch (N, 3, S, S): uint8, or normalised float
                   scale:float, # the new side, as a multiple of S
+                  mean=IMAGENET_MEAN, std=IMAGENET_STD, # a float batch's normalisation
                  )->torch.Tensor:
-    "A batch resized by `scale` (antialiased): uint8 to the CPU's pixels on any device."
+    "A batch resized by `scale` (antialiased) as uint8 levels: the same pixels on any device."
     if scale == 1: return images
     side = max(1, round(images.shape[-1] * scale))
-    if images.dtype == torch.uint8: return resize_short_side(images, side)
-    return TF.resize(images, [side, side], antialias=True)
+    return resize_short_side(uint8_levels(images, mean, std), side)
 
 # %% ../nbs/01_model.ipynb #8de87f3f
 @patch
@@ -465,6 +472,7 @@ def describe(runner:Runner, # the backbone, ready to run
     descriptor = as_descriptor(descriptor)
     network = runner.pooled_by(descriptor.pooling, descriptor.gem_p)
     flips = (False, True) if descriptor.flip else (False,)
+    spec = runner.backbone.spec
     views = [network(view.flip(-1) if flipped else view) for flipped in flips
-             for view in (scaled_images(images, scale) for scale in descriptor.scales)]
+             for view in (scaled_images(images, s, spec.mean, spec.std) for s in descriptor.scales)]
     return views[0] if len(views) == 1 else _unit(sum(_unit(view) for view in views))
