@@ -9,19 +9,20 @@ from io import BytesIO
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset, Sampler
 from torchvision.transforms import v2 as T
 from torchvision.transforms.v2 import functional as TF
 
 # %% auto #0
 __all__ = ['MAX_IMAGE_PIXELS', 'MAX_ASPECT_RATIO', 'IMAGE_EXTENSIONS', 'FASHION_MNIST_DIR', 'FASHION_MNIST_CLASSES',
-           'SAMPLE_FILE', 'RESIZE_ARITHMETIC', 'IMAGENET_MEAN', 'IMAGENET_STD', 'AUGMENTATIONS', 'ImageError',
-           'eight_bit', 'to_rgb', 'size_problem', 'open_image', 'image_problem', 'check_images', 'load_folder',
-           'require_labels', 'load_manifest', 'load_collection', 'cache_dir', 'read_idx', 'load_fashion_mnist',
-           'write_image_folder', 'sample_collection', 'resize_short_side', 'exact_resize', 'image_transform',
-           'train_transform', 'normalize_images', 'ImageDataset', 'split_by_image', 'split_by_class',
-           'require_label_pairs', 'PKSampler']
+           'SAMPLE_FILE', 'RESIZE_ARITHMETIC', 'IMAGENET_MEAN', 'IMAGENET_STD', 'AUGMENTATIONS', 'VIEW_STEPS',
+           'ImageError', 'eight_bit', 'to_rgb', 'size_problem', 'open_image', 'image_problem', 'check_images',
+           'load_folder', 'require_labels', 'load_manifest', 'load_collection', 'cache_dir', 'read_idx',
+           'load_fashion_mnist', 'write_image_folder', 'sample_collection', 'resize_short_side', 'exact_resize',
+           'image_transform', 'train_transform', 'normalize_images', 'ImageDataset', 'split_by_image', 'split_by_class',
+           'require_label_pairs', 'PKSampler', 'hard_view', 'photo_key', 'photo_fingerprint', 'distinct_photos',
+           'photo_regions', 'view_protocol', 'view_collection']
 
 # %% ../nbs/00_data.ipynb #c82535c7
 class ImageError(ValueError):
@@ -472,3 +473,182 @@ class PKSampler(Sampler):
         for _ in range(self.batches):
             chosen = self.rng.choice(len(self.by_label), self.p, replace=False)
             yield [int(i) for c in chosen for i in draw(self.by_label[c])]
+
+# %% ../nbs/00_data.ipynb #49fad4cb
+VIEW_STEPS = {  # step: (probability, range its parameter is drawn from uniformly)
+    'crop': (1.0, (0.15, 1.0)),  # share of the area kept; aspect ratio 3:4 to 4:3
+    'flip': (0.5, None),  # mirror left-right
+    'rotate': (0.5, (-30, 30)),  # degrees; the corners filled grey
+    'colour': (0.5, (0.4, 1.6)),  # saturation factor (0: grey, 1: as is)
+    'brightness': (0.5, (0.6, 1.4)),  # factor
+    'contrast': (0.5, (0.6, 1.4)),  # factor
+    'grayscale': (0.15, None),
+    'blur': (0.25, (0.5, 2.0)),  # radius of a Gaussian blur, in pixels of the view
+    'overlay': (0.3, (0.01, 0.06)),  # share of the area hidden by a solid rectangle
+    'downscale': (0.3, (0.35, 0.7)),  # factor the view is shrunk by
+    'jpeg': (1.0, (30, 90)),  # quality of a JPEG re-encoding
+}
+
+def _drawn(rng:np.random.Generator, steps:dict, step:str):
+    "A parameter for `step` drawn from its range (True if it has none), or None if it is skipped."
+    probability, bounds = steps[step]
+    if rng.random() >= probability: return None
+    return True if bounds is None else rng.uniform(*bounds)
+
+# %% ../nbs/00_data.ipynb #1b6187c4
+def _random_crop(image:Image.Image, rng:np.random.Generator, share:float)->Image.Image:
+    "A crop of `share` of the area at a random place, its aspect ratio between 3:4 and 4:3."
+    width, height = image.size
+    aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+    w = min(width, max(1, round(math.sqrt(share * width * height * aspect))))
+    h = min(height, max(1, round(math.sqrt(share * width * height / aspect))))
+    left, top = rng.integers(0, width - w + 1), rng.integers(0, height - h + 1)
+    return image.crop((left, top, left + w, top + h))
+
+def _scaled(image:Image.Image, factor:float, resample=Image.LANCZOS)->Image.Image:
+    "`image` resized by `factor` (at least 1 pixel a side)."
+    size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
+    return image.resize(size, resample)
+
+# %% ../nbs/00_data.ipynb #6a2fa342
+def _geometry(image, rng, steps, size):
+    "Crop, mirror and rotate, then shrink to at most `size` pixels on the long side."
+    if (share := _drawn(rng, steps, 'crop')) is not None: image = _random_crop(image, rng, share)
+    if _drawn(rng, steps, 'flip'): image = ImageOps.mirror(image)
+    if (angle := _drawn(rng, steps, 'rotate')) is not None:
+        image = image.rotate(angle, Image.BILINEAR, fillcolor=(128, 128, 128))
+    return _scaled(image, min(1, size / max(image.size)))
+
+# %% ../nbs/00_data.ipynb #c40ac3e4
+_ENHANCERS = {'colour': ImageEnhance.Color, 'brightness': ImageEnhance.Brightness,
+              'contrast': ImageEnhance.Contrast}
+
+def _appearance(image, rng, steps):
+    "Saturation, brightness and contrast changes, grayscale and blur."
+    for step, enhancer in _ENHANCERS.items():
+        if (factor := _drawn(rng, steps, step)) is not None: image = enhancer(image).enhance(factor)
+    if _drawn(rng, steps, 'grayscale'): image = ImageOps.grayscale(image).convert('RGB')
+    if (radius := _drawn(rng, steps, 'blur')) is not None:
+        image = image.filter(ImageFilter.GaussianBlur(radius))
+    return image
+
+# %% ../nbs/00_data.ipynb #56cd28a0
+def _overlay(image, rng, share):
+    "A solid rectangle of a random colour over `share` of the area, as a caption or a logo."
+    width, height = image.size
+    w = min(width, max(1, round(math.sqrt(share * width * height) * rng.uniform(1, 3))))
+    h = min(height, max(1, round(share * width * height / w)))
+    left, top = rng.integers(0, width - w + 1), rng.integers(0, height - h + 1)
+    image, colour = image.copy(), tuple(int(c) for c in rng.integers(0, 256, 3))
+    ImageDraw.Draw(image).rectangle((left, top, left + w - 1, top + h - 1), fill=colour)
+    return image
+
+def _damage(image, rng, steps):
+    "An overlay, downscaling and a JPEG re-encoding."
+    if (share := _drawn(rng, steps, 'overlay')) is not None: image = _overlay(image, rng, share)
+    if (factor := _drawn(rng, steps, 'downscale')) is not None:
+        image = _scaled(image, factor, Image.BILINEAR)
+    if (quality := _drawn(rng, steps, 'jpeg')) is not None:
+        encoded = BytesIO(); image.save(encoded, 'JPEG', quality=int(quality))
+        image = open_image(encoded.getvalue())
+    return image
+
+# %% ../nbs/00_data.ipynb #8061f363
+def hard_view(image:Image.Image, # an RGB picture
+              rng:np.random.Generator, # draws every choice, e.g. np.random.default_rng(0)
+              size:int=320, # the view's long side at most (before `downscale`)
+              steps:dict=VIEW_STEPS, # step: (probability, parameter range), in order
+             )->Image.Image:
+    "One hard view of `image`: each of `steps` applied with its probability, in their order."
+    image = _geometry(image.convert('RGB'), rng, steps, size)
+    return _damage(_appearance(image, rng, steps), rng, steps)
+
+# %% ../nbs/00_data.ipynb #669e37b1
+def photo_key(path)->str:
+    "A photo's name across its resolutions: a Plasma wallpaper's folder, else the stem less sizes."
+    path = Path(path)
+    if 'contents' in path.parts: return path.parts[path.parts.index('contents') - 1]
+    return re.sub(r'[_-]\d+x\d+|[_-]portrait', '', path.stem, flags=re.I)
+
+def photo_fingerprint(image:Image.Image)->np.ndarray:
+    "A 16 x 16 colour thumbnail (float32 levels): close for one photo at any resolution."
+    return np.asarray(image.convert('RGB').resize((16, 16), Image.BOX), dtype=np.float32)
+
+# %% ../nbs/00_data.ipynb #134ef00b
+def distinct_photos(paths, # photo files
+                    max_difference:float=3.0, # mean level difference of fingerprints: one photo
+                   )->list[Path]:
+    "One file per distinct photo (its largest), by `photo_key` and `photo_fingerprint`."
+    def pixels(path): return math.prod(Image.open(path).size)
+    files = sorted({Path(p).resolve() for p in paths}, key=lambda p: (-pixels(p), str(p)))
+    kept, keys, prints = [], set(), []
+    for path in files:
+        fingerprint = photo_fingerprint(open_image(path, draft_size=64))
+        seen = any(np.abs(fingerprint - f).mean() <= max_difference for f in prints)
+        if photo_key(path) in keys or seen: continue
+        kept.append(path); keys.add(photo_key(path)); prints.append(fingerprint)
+    return sorted(kept)
+
+# %% ../nbs/00_data.ipynb #89c107a8
+def photo_regions(width:int, height:int, # the photo's size
+                  grid:int=2, # at most grid x grid regions
+                  min_side:int=384, # the smallest side a region may have
+                 )->list[tuple[int, int, int, int]]:
+    "Disjoint boxes (left, top, right, bottom) that tile a photo, row by row."
+    columns, rows = (max(1, min(grid, n // min_side)) for n in (width, height))
+    return [(width * c // columns, height * r // rows,
+             width * (c + 1) // columns, height * (r + 1) // rows)
+            for r in range(rows) for c in range(columns)]
+
+# %% ../nbs/00_data.ipynb #0bf778ef
+def view_protocol(table:pd.DataFrame, # a collection of views, `label` the instance
+                  test_fraction:float=0.5, # share of the instances held out of training
+                  query_views:int=3, # views of each test instance held out as queries
+                  seed:int=0,
+                 )->pd.DataFrame:
+    "`table` with a `side` column: 'train', or for unseen test instances 'gallery' or 'query'."
+    fewest = table.label.value_counts().min()
+    if not 1 <= query_views < fewest:
+        raise ValueError(f"query_views must be from 1 to {fewest - 1} (the fewest views of an "
+                         f"instance, less one for the gallery), not {query_views}")
+    train, test = split_by_class(table, test_fraction, seed)
+    rng, side = np.random.default_rng(seed), pd.Series('train', index=table.index, dtype=object)
+    side[test.index] = 'gallery'
+    for _, rows in test.groupby('label', sort=True):
+        side[rng.choice(rows.index, query_views, replace=False)] = 'query'
+    return table.assign(side=side)
+
+# %% ../nbs/00_data.ipynb #cfa72c64
+def _instances(photos, grid:int, min_side:int, work_side:int):
+    "(instance name, source file, picture) for each region of each distinct photo."
+    for path in distinct_photos(photos):
+        photo = open_image(path, draft_size=work_side)
+        photo = _scaled(photo, min(1, work_side / min(photo.size)))
+        for n, box in enumerate(photo_regions(*photo.size, grid, min_side)):
+            yield f"{photo_key(path)}-{n}", path, photo.crop(box)
+
+# %% ../nbs/00_data.ipynb #270192e5
+def view_collection(photos, # photo files
+                    dest, # the folder to create: dest/<instance>/<view>.jpg, dest/collection.csv
+                    views:int=10, # hard views per instance
+                    seed:int=0, # draws the views and the protocol
+                    grid:int=2, min_side:int=384, # regions: see `photo_regions`
+                    work_side:int=1024, # photos shrunk to this short side first
+                    size:int=320, # a view's long side at most
+                    **protocol, # test_fraction, query_views: see `view_protocol`
+                   )->pd.DataFrame:
+    "A benchmark of hard views of photo instances, on disk, as a collection table."
+    dest = Path(dest)
+    if not (dest/'collection.csv').exists():
+        rng, rows = np.random.default_rng(seed), []
+        work = Path(tempfile.mkdtemp(dir=dest.parent if dest.parent.exists() else None))
+        for name, source, region in _instances(photos, grid, min_side, work_side):
+            (work/name).mkdir()
+            for v in range(views):
+                hard_view(region, rng, size).save(work/name/f"{v}.jpg", quality=95)
+                rows.append((f"{name}/{v}.jpg", name, str(source), v))
+        if not rows: raise ValueError(f"no photos to make views of for {dest}: give photo files")
+        table = pd.DataFrame(rows, columns=['path', 'label', 'source', 'view'])
+        view_protocol(table, seed=seed, **protocol).to_csv(work/'collection.csv', index=False)
+        dest.parent.mkdir(parents=True, exist_ok=True); work.rename(dest)
+    return load_manifest(dest/'collection.csv')
