@@ -37,10 +37,11 @@ DESCRIPTORS = {  # name: descriptor; the first is the baseline
     'average, multi-scale': Descriptor(scales=MULTI_SCALE),
     'GeM p=3, multi-scale': Descriptor('gem', scales=MULTI_SCALE),
     'GeM p=3, flip': Descriptor('gem', flip=True),
+    'average, multi-scale + flip': Descriptor(scales=MULTI_SCALE, flip=True),
     'GeM p=3, multi-scale + flip': Descriptor('gem', scales=MULTI_SCALE, flip=True),
 }
-QUALITY = ['average, one scale (baseline)', 'GeM p=3, one scale', 'GeM p=3, multi-scale',
-           'GeM p=3, multi-scale + flip']
+QUALITY = ['average, one scale (baseline)', 'GeM p=3, one scale', 'average, multi-scale',
+           'GeM p=3, multi-scale', 'average, multi-scale + flip', 'GeM p=3, multi-scale + flip']
 VIEWS = Path('~/.cache/imgsim/wallpapers/views-v1/collection.csv').expanduser()
 
 def cpu_name()->str:
@@ -123,12 +124,12 @@ def main():
     parser.add_argument('--skip-quality', action='store_true')
     parser.add_argument('--out', default='descriptors.json')
     args = parser.parse_args()
-    out = Path(__file__).parent/'results'/args.out
-    record = json.loads(out.read_text()) if out.exists() else {}
+    out, parts = Path(__file__).parent/'results'/args.out, {}
     runner = Runner(load_backbone('efficientnet_lite0'), 'cpu')
-    if not args.skip_speed: record['speed'] = speed(args, runner)
-    if not args.skip_quality: record['quality'] = quality(args, runner)
-    out.write_text(json.dumps(record, indent=1) + '\n')
+    if not args.skip_speed: parts['speed'] = speed(args, runner)
+    if not args.skip_quality: parts['quality'] = quality(args, runner)
+    record = json.loads(out.read_text()) if out.exists() else {}  # read last: another run's parts
+    out.write_text(json.dumps(record | parts, indent=1) + '\n')
     print('wrote', out)
 
 if __name__ == '__main__': main()
