@@ -5,7 +5,7 @@
 # %% ../nbs/02_extraction.ipynb #f48737b8
 from __future__ import annotations
 import functools, hashlib, itertools, json, multiprocessing, os, queue
-import contextlib, threading, warnings
+import contextlib, dataclasses, threading, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +21,7 @@ from .data import ImageError, ImageDataset, cache_dir, image_transform
 from .data import IMAGENET_MEAN, IMAGENET_STD, normalize_images
 from .data import open_image, size_problem, MAX_IMAGE_PIXELS, RESIZE_ARITHMETIC
 from .model import (BackboneSpec, Runner, EmbeddingHead, embed_features, resolve_device,
-    to_tensor, to_numpy, cpu_has_bf16)
+    to_tensor, to_numpy, cpu_has_bf16, Descriptor, as_descriptor, describe)
 
 # %% auto #0
 __all__ = ['JPEG_LIBRARIES', 'GPU_JPEG_LIBRARY', 'NVIMGCODEC_OPTIONS', 'NVIMGCODEC_HARDWARE_SHARE', 'MAX_DECODE_PIXELS',
@@ -35,12 +35,16 @@ __all__ = ['JPEG_LIBRARIES', 'GPU_JPEG_LIBRARY', 'NVIMGCODEC_OPTIONS', 'NVIMGCOD
 from .data import progress_bar
 
 # %% ../nbs/02_extraction.ipynb #ccea251f
-def feature_cache_key(table:pd.DataFrame, backbone:nn.Module, numerics:str)->str:
+def feature_cache_key(table:pd.DataFrame, backbone:nn.Module, numerics:str,
+                      descriptor:Descriptor|dict|None=None, # None: the default
+                     )->str:
     ("A hash of everything the features depend on: backbone, weights, preprocessing, "
-     "engine/precision and the image files.")
+     "engine/precision, descriptor and the image files.")
     spec = backbone.spec
     recipe = [spec.name, backbone.weights, spec.image_size, spec.resize, list(spec.mean),
               list(spec.std), numerics, RESIZE_ARITHMETIC]
+    descriptor = as_descriptor(descriptor)
+    if descriptor != Descriptor(): recipe.append(dataclasses.asdict(descriptor))
     h = hashlib.sha256(json.dumps(recipe).encode())
     for path in table.path:
         try: st = os.stat(path); h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -307,14 +311,15 @@ ONE_BUFFER_PER_BATCH = True # device decoding: workers hand over a batch's files
 DECODE_THREADS = 2 # device decoding: batches decoded side by side, each on a stream of its own
 DEVICE_DECODING_WORKERS = 4 # device decoding: worker processes by default (they read and check)
 
-def _feature_batches(runner, table, transform, batch_size, num_workers, decoder):
+def _feature_batches(runner, table, transform, batch_size, num_workers, decoder,
+                     descriptor=None):
     "(features, error messages) for each batch of `table`'s rows, from threads or a DataLoader."
     on_device, cuda = decoder == 'device', runner.device.type == 'cuda'
     draft = runner.backbone.spec.resize
     dataset = (EncodedImageDataset if on_device else ImageDataset)(table, transform, draft)
     if not cuda and not on_device and CPU_DECODING == 'threads':  # between batches, by construction
         for images, _, reasons in _decoded_in_threads(dataset, batch_size, num_workers):
-            yield runner(images), list(reasons)
+            yield describe(runner, images, descriptor), list(reasons)
         return
     idle = None  # on the CPU, an event the workers wait for: set while the network is not running
     if not cuda and num_workers and DECODE_BETWEEN_BATCHES:
@@ -344,7 +349,7 @@ def _feature_batches(runner, table, transform, batch_size, num_workers, decoder)
         if ready is not None:  # the network's stream waits for this batch, which it then owns
             stream.wait_event(ready); images.record_stream(stream)
         if idle is not None: idle.clear()
-        try: features = runner(images)
+        try: features = describe(runner, images, descriptor)
         finally:
             if idle is not None: idle.set()
         del files  # the files' bytes, which the decoder may have read till now
@@ -364,12 +369,14 @@ def extract_features(
     num_workers:int|None=None, # decoding threads or workers (default: CPUs, ≤ 8; ≤ 4 on the device)
     device='auto', precision:str='auto', engine:str='auto', # see `Runner`
     decoder:str='auto', # 'pil' (Pillow), 'device' (the runner's) or 'auto' (device on a GPU)
+    descriptor:Descriptor|dict|None=None, # pooling, scales, flip (None: one average-pooled view)
     cache:bool=True, # read and write the on-disk feature cache
     strict:bool=False, # raise on an undecodable image instead of dropping it
     progress:bool=True, # show a progress bar
 )->tuple[np.ndarray, pd.DataFrame]:
     "Backbone features (float32, one row per usable image) and the table of those images."
     if len(table) == 0: raise ValueError("the collection is empty: nothing to extract")
+    descriptor = as_descriptor(descriptor)
     runner = (backbone if isinstance(backbone, Runner)
               else Runner(backbone, device, precision, engine))
     cuda = runner.device.type == 'cuda'
@@ -384,17 +391,19 @@ def extract_features(
         numerics += f'/device-decoded/{(library := jpeg_library(runner.device))}'
         if cuda and library == 'torchvision': _warn_torchvision_colours()
     folder = None  # the key reads every file's size and time: no cache, no key
-    if cache: folder = cache_dir()/'features'/feature_cache_key(table, runner.backbone, numerics)
+    if cache: folder = cache_dir()/'features'/feature_cache_key(table, runner.backbone, numerics,
+                                                                   descriptor)
     if folder and (folder/'features.npy').exists():
         features = np.load(folder/'features.npy')
         errors = json.loads((folder/'errors.json').read_text())
     else: features, errors = _extract_to(folder, table, runner, batch_size, num_workers, progress,
-                                         decoder)
+                                         decoder, descriptor)
     return _drop_failed(features, table, errors, strict)
 
 # %% ../nbs/02_extraction.ipynb #9105e05f
 def _extract_to(folder:Path|None, # the cache folder (None: no cache, the features kept in memory)
-                table, runner, batch_size, num_workers, progress, decoder='pil')->tuple:
+                table, runner, batch_size, num_workers, progress, decoder='pil',
+                descriptor=None)->tuple:
     "Features and error messages of `table`'s rows, each chunk saved in `folder` once done."
     if folder: folder.mkdir(parents=True, exist_ok=True)
     # Pillow's batches are uint8 (a quarter of the bytes to move), which the runner normalises
@@ -404,7 +413,8 @@ def _extract_to(folder:Path|None, # the cache folder (None: no cache, the featur
     def part(start): return folder/f"part-{start:09d}.npz"
     todo = [s for s in range(0, n, CHUNK_ROWS) if not (folder and part(s).exists())]
     pending = table.iloc[[r for s in todo for r in range(s, min(s + CHUNK_ROWS, n))]]
-    batches = _feature_batches(runner, pending, transform, batch_size, num_workers, decoder)
+    batches = _feature_batches(runner, pending, transform, batch_size, num_workers, decoder,
+                               descriptor)
     bar = progress_bar(total=n, initial=n - len(pending), unit='img', progress=progress,
                        desc=f"features {runner.backbone.spec.name}")
     done, pieces, errors = {}, [], []  # joined once per chunk: copying the chunk per batch adds up
@@ -450,8 +460,9 @@ def _drop_failed(features, table, errors, strict):
 def embed_images(images:list, # PIL images (RGB)
                  runner:Runner, # the backbone, ready to run
                  head:EmbeddingHead|None=None, # trained head; None returns the backbone features
+                 descriptor:Descriptor|dict|None=None, # as the gallery's (see `extract_features`)
                 )->np.ndarray:
     "Embeddings (float32, one row per image) of PIL images."
     transform = runner.backbone.spec.transform()
-    features = runner(torch.stack([transform(image) for image in images]))
+    features = describe(runner, torch.stack([transform(image) for image in images]), descriptor)
     return features if head is None else embed_features(head, features)

