@@ -10,9 +10,10 @@ minimum wall time. The one line each prints is recorded too. A real run (the bun
 EfficientNet-Lite0, one epoch) is built first, for the missing-image case.
 Results go to benchmarks/results/cli_errors.json.
 """
-import argparse, datetime, json, os, platform, subprocess, sys, tarfile, tempfile, time
-from io import BytesIO
+import argparse, datetime, json, os, platform, subprocess, sys, tempfile, time
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from startup import extract  # the baseline commit's package, by git archive
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = "import sys; from imgsim.cli import main; sys.argv[0] = 'imgsim'; sys.exit(main())"
@@ -28,13 +29,6 @@ def mistakes(run:Path, damaged:Path)->dict:
             'damaged run (manifest not JSON)': ['eval', '--run', str(damaged)],
             'missing image': ['search', '--run', str(run), 'missing.jpg'],
             'missing image folder': ['train', '--data', 'photos', '--out', 'o']}
-
-def extract(commit:str, dest:Path)->Path:
-    "The `imgsim/` package as it was at `commit`, under `dest`."
-    archive = subprocess.run(['git', 'archive', commit, 'imgsim'], cwd=ROOT, capture_output=True,
-                             check=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar: tar.extractall(dest, filter='data')
-    return dest
 
 def run_once(tree:Path, argv:list, cwd:Path)->tuple[float, int, str]:
     "Seconds, exit status and last stderr line of one `imgsim` process using the package in `tree`."
@@ -69,7 +63,7 @@ def main():
     args = parser.parse_args()
     os.environ.setdefault('IMGSIM_CACHE', tempfile.mkdtemp(prefix='imgsim-bench-cache-'))
     work = Path(tempfile.mkdtemp(prefix='imgsim-cli-errors-'))
-    run = build_demo_run(work/'run')
+    build_demo_run(work/'run')  # the run that mistakes() names, relative to work
     (work/'damaged').mkdir(); (work/'damaged'/'manifest.json').write_text('{"files": ')
     trees = {'baseline': extract(args.baseline, Path(tempfile.mkdtemp())), 'candidate': ROOT}
     results = {}

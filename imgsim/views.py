@@ -4,15 +4,11 @@
 
 # %% ../nbs/15_views.ipynb #c9d0dfe2
 from __future__ import annotations
-import functools, gzip, importlib.resources, math, os, re, shutil, struct, tempfile, warnings
+import math, re, tempfile
 from io import BytesIO
 from pathlib import Path
 import numpy as np, pandas as pd
-import torch
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps, UnidentifiedImageError
-from torch.utils.data import Dataset, Sampler
-from torchvision.transforms import v2 as T
-from torchvision.transforms.v2 import functional as TF
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 from .data import open_image, split_by_class, load_manifest
 
 # %% auto #0
