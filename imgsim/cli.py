@@ -9,14 +9,15 @@ from pathlib import Path
 from .checkpoint import RunError, default_run_dir, read_manifest
 
 # %% auto #0
-__all__ = ['TRAIN_DEFAULTS', 'BACKBONE_NAMES', 'AUGMENTATION_NAMES', 'RERANKING_DEFAULTS', 'COMMANDS', 'UsageError',
-           'check_arguments', 'user_errors', 'main']
+__all__ = ['TRAIN_DEFAULTS', 'BACKBONE_NAMES', 'AUGMENTATION_NAMES', 'POOLING_NAMES', 'RERANKING_DEFAULTS', 'COMMANDS',
+           'UsageError', 'check_arguments', 'user_errors', 'main']
 
 # %% ../nbs/13_cli.ipynb #d8b515d4
 TRAIN_DEFAULTS = dict(epochs=15, lr=3e-4, margin=0.3, device='auto', seed=0, # `TrainConfig`'s
                       augment='mild', select_by='map_at_r')
 BACKBONE_NAMES = ('resnet50', 'efficientnet_lite0') # `imgsim.model.BACKBONES`' names
 AUGMENTATION_NAMES = ('flip', 'mild', 'strong') # `imgsim.data.AUGMENTATIONS`
+POOLING_NAMES = ('avg', 'gem') # `imgsim.model.POOLINGS`
 RERANKING_DEFAULTS = dict(query_expansion=2, database_augmentation=2, alpha=3.0) # `RERANKING_DEFAULT`'s
 
 # %% ../nbs/13_cli.ipynb #4343e250
@@ -36,7 +37,7 @@ class _Parser(argparse.ArgumentParser):
 _BACKBONE_HELP = "default: resnet50, or efficientnet_lite0 when ResNet-50's weights can't be had"
 
 def _reranking_options(command):
-    "`--query-expansion`, `--database-augmentation`, `--alpha`: the re-ranking a new run records."
+    "The re-ranking (`--query-expansion`, `--database-augmentation`, `--alpha`) and descriptor a new run records."
     r = RERANKING_DEFAULTS
     command.add_argument('--query-expansion', type=int, default=r['query_expansion'], metavar='K',
                          help="αQE: add each query's top K gallery vectors, search again; 0: off (default: %(default)s)")
@@ -44,6 +45,11 @@ def _reranking_options(command):
                          help="DBA: mix each gallery vector with its top K others; 0: off (default: %(default)s)")
     command.add_argument('--alpha', type=float, default=r['alpha'],
                          help="both steps weigh a neighbour by similarity ** alpha (default: %(default)s)")
+    command.add_argument('--pooling', default='avg', choices=POOLING_NAMES,
+                         help="how a feature map becomes a vector: average, or GeM (default: %(default)s)")
+    command.add_argument('--multi-scale', action='store_true',
+                         help="describe each image at 1/√2, 1 and √2 of the input size, summed (about 3× the work)")
+    command.add_argument('--flip', action='store_true', help="also describe each image mirrored (2× the work)")
 
 def _parser()->argparse.ArgumentParser:
     parser = _Parser('imgsim', description="Image similarity search with deep embeddings.",
@@ -155,6 +161,9 @@ def check_arguments(a:argparse.Namespace):
             raise UsageError(f"--{name.replace('_', '-')} must be from 0 (off) to 50, not {getattr(a, name)}")
     if getattr(a, 'alpha', None) is not None and not 0 <= a.alpha < float('inf'):
         raise UsageError(f"--alpha must be a finite number of at least 0, not {a.alpha}")
+    if getattr(a, 'mode', None) == 'full' and (a.multi_scale or a.flip or a.pooling != 'avg'):
+        raise UsageError("--pooling, --multi-scale and --flip go with --mode light only "
+                         "(full fine-tuning trains on one average-pooled view)")
     if 'run' in a: read_manifest(a.run or default_run_dir(), verify=False)  # checksums: later
     for name, flag in _COLLECTIONS.items():
         path = getattr(a, name, None)
@@ -186,7 +195,8 @@ def _demo(a):
     from imgsim.pipeline import run_demo, is_demo_run, refuse_existing_run
     out = a.out or default_run_dir()  # checked before the backbone loads
     if not (a.replace or is_demo_run(out)): refuse_existing_run(out, _REPLACE_HINT)
-    run_demo(out, _backbone(a.backbone), a.epochs, log=_say, replace=True, reranking=_reranking(a))
+    run_demo(out, _backbone(a.backbone), a.epochs, log=_say, replace=True, reranking=_reranking(a),
+             descriptor=_descriptor(a))
 
 def _train(a):
     from imgsim.data import load_collection
@@ -201,14 +211,20 @@ def _train(a):
         table = load_collection(a.data)
         split_for_training(table, config.seed)
     run = build_run(table, a.out, _backbone(a.backbone, a.weights), config, replace=True,
-                    reranking=_reranking(a))
-    keep = ('backbone', 'images', 'labels', 'frozen_backbone', 'trained_head', 'reranking', 'reranked')
+                    reranking=_reranking(a), descriptor=_descriptor(a))
+    keep = ('backbone', 'images', 'labels', 'frozen_backbone', 'trained_head', 'reranking', 'reranked',
+            'descriptor')
     return {k: run.meta['summary'][k] for k in keep if k in run.meta['summary']} | {'run': str(a.out)}
 
 def _reranking(a):
     "The `Reranking` of `demo`'s or `train`'s options (checked already by `check_arguments`)."
     from imgsim.search import Reranking
     return Reranking(a.query_expansion, a.database_augmentation, a.alpha)
+
+def _descriptor(a):
+    "The `Descriptor` of `demo`'s or `train`'s options."
+    from imgsim.model import Descriptor, MULTI_SCALE
+    return Descriptor(a.pooling, scales=MULTI_SCALE if a.multi_scale else (1.0,), flip=a.flip)
 
 # %% ../nbs/13_cli.ipynb #43920400
 def _index(a):

@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 import torch.nn as nn
 import torch.nn.functional as F, torch
 from .data import load_collection, sample_collection, split_by_image, require_label_pairs
-from .model import WeightsUnavailable, Runner, load_backbone, embed_features
+from .model import WeightsUnavailable, Runner, load_backbone, embed_features, Descriptor, as_descriptor
 from .extraction import extract_features
 from .train import TrainConfig, train_head, train_full, plot_history
 from .search import search, Reranking, RERANKING_DEFAULT, reranked
@@ -133,14 +133,19 @@ def build_run(source, # a collection table, or an image folder / manifest
               progress:bool=True,
               replace:bool=False, # replace a run that `out` holds (else that is an error)
               reranking:Reranking=RERANKING_DEFAULT, # what its searches apply (`Reranking()`: none)
+              descriptor:Descriptor|None=None, # pooling, scales, flip (None: one average-pooled view)
              )->Run:
     "Extract, split, train, embed, save and evaluate: a complete run directory, loaded."
     config, out, start = config or TrainConfig(), Path(out), time.perf_counter()
+    descriptor = as_descriptor(descriptor)
+    if config.mode == 'full' and descriptor != Descriptor():
+        raise ValueError("descriptor options (pooling, scales, flip) go with light fine-tuning only: "
+                         "full fine-tuning trains on one average-pooled view")
     if not replace: refuse_existing_run(out)
     table = source if isinstance(source, pd.DataFrame) else load_collection(source)
     split_for_training(table, config.seed)  # too few labels or images: say so before any heavy work
     backbone = load_backbone(backbone) if isinstance(backbone, str) else backbone
-    features, table = extract_features(table, backbone, progress=progress)
+    features, table = extract_features(table, backbone, progress=progress, descriptor=descriptor)
     rest, test, train, val = split_for_training(table, config.seed)  # again: unreadable images left
     frozen = _test_vs_gallery(F.normalize(torch.from_numpy(features), dim=1).numpy(), test, rest)
     result, tuned = _train(features, table, train, val, backbone, config, progress)
@@ -149,7 +154,9 @@ def build_run(source, # a collection table, or an image folder / manifest
     summary |= {'frozen_backbone': frozen, 'trained_head': _test_vs_gallery(embeddings, test, rest),
                 'reranking': asdict(reranking), 'match': _calibrate(embeddings, test, rest, reranking)}
     if reranking.active: summary['reranked'] = _test_vs_gallery(embeddings, test, rest, reranking)
-    save_run(out, result, backbone, embeddings, table, extra={'summary': summary}, reranking=reranking)
+    summary['descriptor'] = asdict(descriptor)
+    save_run(out, result, backbone, embeddings, table, extra={'summary': summary}, reranking=reranking,
+             descriptor=descriptor)
     return _with_artefacts(Run(out, verify=False), result, summary, start)
 
 # %% ../nbs/10_pipeline.ipynb #10cbeb31
@@ -219,6 +226,7 @@ def run_demo(out=None, # run directory (default: `default_run_dir()`)
              epochs:int=10, seed:int=0, download:bool=True, progress:bool=True, log=print,
              replace:bool|None=None, # a run in `out`: None replaces an earlier demo's only
              reranking:Reranking=RERANKING_DEFAULT, # what its searches apply
+             descriptor:Descriptor|None=None, # pooling, scales, flip (None: the default)
             )->Run:
     "The demo: the bundled sample, a backbone, a trained head, evaluated, as a run directory."
     out = Path(out or default_run_dir())
@@ -228,7 +236,8 @@ def run_demo(out=None, # run directory (default: `default_run_dir()`)
             load_backbone_or_fallback(backbone, download=download, log=log)
     log(f"imgsim demo: {model.spec.name} backbone, bundled Fashion-MNIST sample, writing {out}")
     config = TrainConfig(epochs=epochs, seed=seed)
-    run = build_run(sample_collection(), out, model, config, progress, replace=True, reranking=reranking)
+    run = build_run(sample_collection(), out, model, config, progress, replace=True, reranking=reranking,
+                    descriptor=descriptor)
     log(demo_table(run.meta['summary']))
     log(served_gallery_note(run.meta['summary']))
     log(f"run directory: {out}  (metrics.json, retrieval.png, training_curve.png)\n"

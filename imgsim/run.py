@@ -15,7 +15,7 @@ import torch, torch.nn as nn
 from fastcore.basics import patch
 import imgsim
 from .data import load_collection
-from .model import EmbeddingHead, Runner, load_backbone, embed_features
+from .model import EmbeddingHead, Runner, load_backbone, embed_features, Descriptor, as_descriptor
 from .extraction import extract_features, embed_images
 from .train import TrainResult
 from .search import search, Reranking, AugmentedGallery, _expanded
@@ -39,6 +39,7 @@ def save_run(folder, # the run directory (created if missing)
              extra:dict|None=None, # more metadata for the checkpoint (e.g. evaluation metrics)
              store:str='sqlite', # the gallery store: 'sqlite', or 'files' (the earlier format)
              reranking:Reranking|None=None, # the re-ranking its searches apply (None: none)
+             descriptor:Descriptor|None=None, # how its features were pooled (None: the default)
             )->dict:
     "Atomically write a complete run (model checkpoint and gallery); returns its manifest."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
@@ -47,7 +48,7 @@ def save_run(folder, # the run directory (created if missing)
         previous, next_id, version = _previous_gallery(folder, old if isinstance(old, dict) else {})
         try:
             manifest = _save(folder, result, backbone, embeddings, rows, extra, store,
-                             next_id, version, reranking)
+                             next_id, version, reranking, descriptor)
             if previous:
                 previous.execute("UPDATE meta SET value = 1 WHERE key = 'retired'")
                 previous.execute('COMMIT')
@@ -70,13 +71,15 @@ def _previous_gallery(folder:Path, old:dict)->tuple[sqlite3.Connection|None, int
 
 # %% ../nbs/09_run.ipynb #f05c25e5
 def _save(folder:Path, result, backbone, embeddings, rows, extra, store:str,
-          next_id:int, version:int, reranking:Reranking|None=None)->dict:
+          next_id:int, version:int, reranking:Reranking|None=None,
+          descriptor:Descriptor|None=None)->dict:
     "Write the model and the gallery in `store`'s format, then the manifest (leaving old files)."
     rows = _new_rows(rows, embeddings, next_id, None); embeddings = _checked(embeddings, rows, None)
     files, entries = {'model': checkpoint_bytes(result, backbone, extra)}, None
     info = {'embedding_dim': int(embeddings.shape[1]), 'backbone': backbone.spec.name,
             'backbone_weights': backbone.weights, 'gallery_store': store,
-            'reranking': None if reranking is None else asdict(reranking)}
+            'reranking': None if reranking is None else asdict(reranking),
+            'descriptor': None if descriptor is None else asdict(as_descriptor(descriptor))}
     if store == 'files':
         files |= {'embeddings': _npy_bytes(embeddings), 'gallery': _parquet_bytes(rows)}
         info |= {'count': len(rows), 'labels': int(rows.label.nunique()),
@@ -94,6 +97,11 @@ def _recorded_reranking(folder:Path, manifest:dict)->Reranking:
     try: return Reranking.from_dict(manifest.get('reranking'))
     except (TypeError, ValueError) as e: raise RunError(f"run {folder} is damaged: {_one_line(e)}") from None
 
+def _recorded_descriptor(folder:Path, manifest:dict)->Descriptor:
+    "The descriptor a run's manifest records (none recorded: the default), or `RunError`."
+    try: return as_descriptor(manifest.get('descriptor'))
+    except ValueError as e: raise RunError(f"run {folder} is damaged: {_one_line(e)}") from None
+
 class Run:
     "A loaded run directory: the model (head now, backbone on first use) and the gallery store."
     def __init__(self, folder, verify:bool=True, device='auto'):
@@ -103,6 +111,7 @@ class Run:
         self.gallery: GalleryStore = open_gallery(self.folder, self.manifest, verify)
         self.device, self._runner = device, None
         self.reranking, self._augmented = _recorded_reranking(self.folder, self.manifest), None
+        self.descriptor = _recorded_descriptor(self.folder, self.manifest)
         self._augmented_version, self._augmenting = None, threading.Lock()
         dim = self.manifest.get('embedding_dim')
         if dim != self.meta['embedding_dim']:
@@ -134,13 +143,14 @@ def runner(self:Run)->Runner:
 @patch
 def embed_images(self:Run, images:list)->np.ndarray:
     "Embeddings of PIL images with this run's model."
-    return embed_images(images, self.runner, self.head)
+    return embed_images(images, self.runner, self.head, self.descriptor)
 
 @patch
 def embed_table(self:Run, table:pd.DataFrame, progress:bool=True,
                 strict:bool=False)->tuple[np.ndarray, pd.DataFrame]:
     "Embeddings of a collection (through the feature cache) and the rows that could be embedded."
-    features, table = extract_features(table, self.runner, progress=progress, strict=strict)
+    features, table = extract_features(table, self.runner, progress=progress, strict=strict,
+                                       descriptor=self.descriptor)
     return embed_features(self.head, features), table
 
 # %% ../nbs/09_run.ipynb #15120abb

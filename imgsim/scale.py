@@ -462,6 +462,7 @@ class ShardEmbedder:
     "A Ray actor: the run's model, embedding shards and writing each to its file."
     def __init__(self, folder, out, batch_size:int|None=None):
         self.runner, self.head = load_model(folder)
+        self.descriptor = read_manifest(folder, verify=False).get('descriptor')  # as the gallery's
         self.out, self.batch_size = Path(out), batch_size
 
     def __call__(self, batch:dict)->dict:
@@ -470,8 +471,8 @@ class ShardEmbedder:
             table = pd.DataFrame({'id': ids, 'path': paths, 'label': labels})
             with warnings.catch_warnings(record=True) as caught:  # undecodable images: left out,
                 warnings.simplefilter('always')                   # and said so in the shard
-                features, kept = extract_features(table, self.runner, self.batch_size,
-                                                  num_workers=0, cache=False, progress=False)
+                features, kept = extract_features(table, self.runner, self.batch_size, num_workers=0,
+                                                  cache=False, progress=False, descriptor=self.descriptor)
             notes = [str(w.message).splitlines() for w in caught]
             skipped = [l.strip() for n in notes if n[0].startswith('skipped') for l in n[1:]]
             # hashed here, where the files are read, for the driver's duplicate check

@@ -14,7 +14,7 @@ import numpy as np, pandas as pd, torch
 from PIL import Image
 from fastcore.basics import patch
 from .data import ImageError, open_image, size_problem, MAX_IMAGE_PIXELS
-from .model import embed_features
+from .model import embed_features, describe
 from .checkpoint import RunError, MANIFEST, read_manifest
 from .run import Run, additions_lock, default_run_dir
 from .checkpoint import write_durably
@@ -274,7 +274,7 @@ def embed(self:Service, images:list[torch.Tensor],
          )->np.ndarray:
     "Embeddings of preprocessed images, in one forward pass."
     run = run or self.run
-    with self.infer_lock: features = run.runner(torch.stack(images))
+    with self.infer_lock: features = describe(run.runner, torch.stack(images), run.descriptor)
     return embed_features(run.head, features)
 
 # %% ../nbs/11_service.ipynb #d2b1b733
