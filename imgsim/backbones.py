@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib, functools, importlib, math, os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable  # in `BackboneSpec`'s annotations, which the docs evaluate
 import torch, torch.nn as nn
 import torchvision.transforms.v2 as T
 from torchvision.transforms import InterpolationMode
