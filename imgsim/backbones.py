@@ -83,11 +83,10 @@ def hub_file(label:str, # the model, for messages
         except (OSError, ValueError) as e: reason = f"{type(e).__name__}"
     looked = Path(constants.HF_HUB_CACHE)/f"models--{repo.replace('/', '--')}"/'snapshots'
     why = f"download failed: {reason}" if download else "and downloads are off"
-    raise WeightsUnavailable(f"{label}'s pretrained weights are not available (not cached, "
-        f"{why}): looked for "
-        f"{' or '.join(filenames)} in {looked}/<revision>/. Fix: run once with network access "
-        "(the file is then cached there), or download it elsewhere and pass it: --weights FILE "
-        "(Python: weights=FILE)")
+    raise WeightsUnavailable(f"{label}'s pretrained weights are not available (not cached, {why}"
+        f"): looked for {' or '.join(filenames)} in {looked}/<revision>/. Fix: run once with "
+        "network access (the file is then cached there), or download it elsewhere and pass it: "
+        "--weights FILE (Python: weights=FILE)")
 
 # %% ../nbs/16_backbones.ipynb #aa2a6067
 def _read_state(path:Path)->dict:
@@ -111,7 +110,7 @@ def load_weights(model:nn.Module, path, # a safetensors or `torch.save` state_di
                 )->nn.Module:
     "`model` with a local file's tensors: every one it has, of the same shapes, and no other."
     path = Path(path).expanduser(); state = _read_state(path)
-    if any(k.startswith(prefix) for k in state) and prefix:
+    if prefix and any(k.startswith(prefix) for k in state):
         state = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
     state = {k: v for k, v in state.items() if not k.startswith(drop)}
     expected = model.state_dict()
@@ -141,7 +140,7 @@ def _timm_model(model_name:str, pool:str, meta:bool=False)->nn.Module:
 def timm_weights_file(model:nn.Module, download:bool=True)->Path:
     "The pretrained weights file of a timm model, from the hub's cache or downloaded."
     config = model.pretrained_cfg
-    label = f"timm:{config['architecture']}.{config['tag']}"
+    label = f"timm:{config['architecture']}" + (f".{config['tag']}" if config.get('tag') else '')
     if not config.get('hf_hub_id'):
         raise WeightsUnavailable(f"{label}'s weights are not on the Hugging Face hub: "
                                  "pass a local file with --weights FILE (Python: weights=FILE)")
@@ -178,7 +177,7 @@ def timm_spec(name:str, # 'timm:<model>' or 'timm:<model>+<pool>'
         image = torch.zeros(1, 3, side, side)
         features, grid = probe(image), probe.forward_features(image)
     has_map = grid.ndim == 4 and grid.shape[1] == probe.num_features  # NCHW: a CNN's feature map
-    about = f"timm {probe.pretrained_cfg['architecture']}.{probe.pretrained_cfg['tag']}"
+    about = f"timm {probe.pretrained_cfg['architecture']} {probe.pretrained_cfg.get('tag') or ''}"
     return PluginSpec(name, functools.partial(_build_timm, model_name, pool, has_map),
                       features.shape[-1], **steps, description=about, fast_precision='fp32')
 
@@ -206,11 +205,11 @@ def clip_weights_file(architecture:str, tag:str, download:bool=True)->Path:
     return hub_file(label, repo, names, download)
 
 def _build_clip(architecture:str, tag:str, weights='imagenet', download:bool=True):
-    tower = _clip_tower(architecture, tag)
     if weights == 'imagenet' and not tag:
         raise WeightsUnavailable(f"open_clip:{architecture} names no pretrained weights: name a "
             f"tag, e.g. open_clip:{architecture}/<tag> with one of: "
             f"{', '.join(plugin_library('open_clip').list_pretrained_tags_by_model(architecture))}")
+    tower = _clip_tower(architecture, tag)
     if weights == 'imagenet': weights = clip_weights_file(architecture, tag, download)
     return tower if weights is None else load_weights(tower, weights, prefix='visual.')
 
