@@ -175,6 +175,8 @@ class Health(BaseModel):
                                                "run is not the one served")
     writes:str = Field(description="'key' (writes need the API key), 'open' (anyone may write) "
                                    "or 'closed'")
+    reranking:dict = Field(description="the run's re-ranking: query_expansion and "
+                                       "database_augmentation (k, 0: off) and alpha")
 
 # %% ../nbs/12_api.ipynb #27f8301d
 def _plain(value):

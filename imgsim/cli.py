@@ -9,14 +9,15 @@ from pathlib import Path
 from .checkpoint import RunError, default_run_dir, read_manifest
 
 # %% auto #0
-__all__ = ['TRAIN_DEFAULTS', 'BACKBONE_NAMES', 'AUGMENTATION_NAMES', 'COMMANDS', 'UsageError', 'check_arguments', 'user_errors',
-           'main']
+__all__ = ['TRAIN_DEFAULTS', 'BACKBONE_NAMES', 'AUGMENTATION_NAMES', 'RERANKING_DEFAULTS', 'COMMANDS', 'UsageError',
+           'check_arguments', 'user_errors', 'main']
 
 # %% ../nbs/13_cli.ipynb #d8b515d4
 TRAIN_DEFAULTS = dict(epochs=15, lr=3e-4, margin=0.3, device='auto', seed=0, # `TrainConfig`'s
                       augment='mild', select_by='map_at_r')
 BACKBONE_NAMES = ('resnet50', 'efficientnet_lite0') # `imgsim.model.BACKBONES`' names
 AUGMENTATION_NAMES = ('flip', 'mild', 'strong') # `imgsim.data.AUGMENTATIONS`
+RERANKING_DEFAULTS = dict(query_expansion=2, database_augmentation=2, alpha=3.0) # `RERANKING_DEFAULT`'s
 
 # %% ../nbs/13_cli.ipynb #4343e250
 class _Quiet(argparse.Action):
@@ -41,6 +42,16 @@ def _backbone_name(name:str)->str:
     raise argparse.ArgumentTypeError(f"invalid choice: {name!r} (choose from "
         f"{', '.join(BACKBONE_NAMES)}, timm:<model>, open_clip:<architecture>/<tag>)")
 
+def _reranking_options(command):
+    "`--query-expansion`, `--database-augmentation`, `--alpha`: the re-ranking a new run records."
+    r = RERANKING_DEFAULTS
+    command.add_argument('--query-expansion', type=int, default=r['query_expansion'], metavar='K',
+                         help="αQE: add each query's top K gallery vectors, search again; 0: off (default: %(default)s)")
+    command.add_argument('--database-augmentation', type=int, default=r['database_augmentation'], metavar='K',
+                         help="DBA: mix each gallery vector with its top K others; 0: off (default: %(default)s)")
+    command.add_argument('--alpha', type=float, default=r['alpha'],
+                         help="both steps weigh a neighbour by similarity ** alpha (default: %(default)s)")
+
 def _parser()->argparse.ArgumentParser:
     parser = _Parser('imgsim', description="Image similarity search with deep embeddings.",
                      epilog="Set IMGSIM_OFFLINE=1 to never download weights, "
@@ -53,6 +64,7 @@ def _parser()->argparse.ArgumentParser:
     demo.add_argument('--epochs', type=int, default=10)
     demo.add_argument('--replace', action='store_true',
                       help="replace a run in --out that is not an earlier demo's")
+    _reranking_options(demo)
     _train_command(commands, parser)  # and the other commands
     for command in (parser, *commands.choices.values()):
         command.add_argument('-q', '--quiet', action=_Quiet)
@@ -85,6 +97,7 @@ def _train_command(commands, parser):
                        help="stop after this many epochs without a better validation score")
     train.add_argument('--device', default=d['device'], help=f"auto, cpu or cuda {shown}")
     train.add_argument('--seed', type=int, default=d['seed'], help="default: %(default)s")
+    _reranking_options(train)
     return _more_commands(commands, parser)
 
 # %% ../nbs/13_cli.ipynb #9fd809a6
@@ -144,6 +157,11 @@ def check_arguments(a:argparse.Namespace):
             raise UsageError(f"{flag} must be at least 1")
     if getattr(a, 'margin', None) is not None and not 0 < a.margin <= 2:
         raise UsageError(f"--margin must be in (0, 2], not {a.margin}")
+    for name in ('query_expansion', 'database_augmentation'):
+        if getattr(a, name, None) is not None and not 0 <= getattr(a, name) <= 50:
+            raise UsageError(f"--{name.replace('_', '-')} must be from 0 (off) to 50, not {getattr(a, name)}")
+    if getattr(a, 'alpha', None) is not None and not 0 <= a.alpha < float('inf'):
+        raise UsageError(f"--alpha must be a finite number of at least 0, not {a.alpha}")
     if 'run' in a: read_manifest(a.run or default_run_dir(), verify=False)  # checksums: later
     for name, flag in _COLLECTIONS.items():
         path = getattr(a, name, None)
@@ -175,7 +193,7 @@ def _demo(a):
     from imgsim.pipeline import run_demo, is_demo_run, refuse_existing_run
     out = a.out or default_run_dir()  # checked before the backbone loads
     if not (a.replace or is_demo_run(out)): refuse_existing_run(out, _REPLACE_HINT)
-    run_demo(out, _backbone(a.backbone), a.epochs, log=_say, replace=True)
+    run_demo(out, _backbone(a.backbone), a.epochs, log=_say, replace=True, reranking=_reranking(a))
 
 def _train(a):
     from imgsim.data import load_collection
@@ -189,9 +207,15 @@ def _train(a):
     with _checking_input():  # a folder without images, too few labels: before any model loads
         table = load_collection(a.data)
         split_for_training(table, config.seed)
-    run = build_run(table, a.out, _backbone(a.backbone, a.weights), config, replace=True)
-    keep = ('backbone', 'images', 'labels', 'frozen_backbone', 'trained_head')
-    return {k: run.meta['summary'][k] for k in keep} | {'run': str(a.out)}
+    run = build_run(table, a.out, _backbone(a.backbone, a.weights), config, replace=True,
+                    reranking=_reranking(a))
+    keep = ('backbone', 'images', 'labels', 'frozen_backbone', 'trained_head', 'reranking', 'reranked')
+    return {k: run.meta['summary'][k] for k in keep if k in run.meta['summary']} | {'run': str(a.out)}
+
+def _reranking(a):
+    "The `Reranking` of `demo`'s or `train`'s options (checked already by `check_arguments`)."
+    from imgsim.search import Reranking
+    return Reranking(a.query_expansion, a.database_augmentation, a.alpha)
 
 # %% ../nbs/13_cli.ipynb #43920400
 def _index(a):

@@ -82,6 +82,11 @@ def load_all(self:GalleryStore)->tuple[np.ndarray, pd.DataFrame]:
     embeddings = np.concatenate([e for e, _ in parts])
     return embeddings, pd.concat([r for _, r in parts], ignore_index=True)
 
+@patch
+def ids(self:GalleryStore)->np.ndarray:
+    "The id of every row (a store that keeps them at hand answers without reading the rows)."
+    return np.concatenate([np.zeros(0, np.int64)] + [r.id.to_numpy(np.int64) for _, r in self.iterate()])
+
 # %% ../nbs/07_gallery.ipynb #fe2a467a
 def with_hashes(rows:pd.DataFrame)->pd.DataFrame:
     "`rows` with a `sha256` column, computed from each file where it is missing."
@@ -250,3 +255,6 @@ def iterate(self:FileGallery, rows:int=65_536)->Iterator[tuple[np.ndarray, pd.Da
     for start in range(0, len(state.rows), rows):
         chunk = slice(start, start + rows)
         yield state.embeddings[chunk], state.rows.iloc[chunk].reset_index(drop=True)
+
+@patch
+def ids(self:FileGallery)->np.ndarray: return self._state.rows.id.to_numpy(np.int64)

@@ -14,7 +14,7 @@ from .data import load_collection, sample_collection, split_by_image, require_la
 from .model import WeightsUnavailable, Runner, load_backbone, embed_features
 from .extraction import extract_features
 from .train import TrainConfig, train_head, train_full, plot_history
-from .search import search
+from .search import search, Reranking, RERANKING_DEFAULT, reranked
 from .evaluation import retrieval_metrics, plot_retrievals, match_threshold
 from .checkpoint import RunError, MANIFEST
 from .run import Run, save_run, default_run_dir
@@ -25,17 +25,44 @@ __all__ = ['evaluate_run', 'retrieval_examples', 'split_for_training', 'refuse_e
 
 # %% ../nbs/10_pipeline.ipynb #4e3888b3
 def evaluate_run(run:Run, # a loaded run
-                 queries=None, # None: leave-one-out; else a collection table, folder or manifest
+                 queries=None, # None: the run's own gallery; else a collection table, folder or manifest
                  ks=(1, 5, 10), progress:bool=False,
+                 seed:int=0, # the held-out queries' draw, for a run that re-ranks
                 )->dict:
-    "Retrieval metrics of a run's gallery, leave-one-out or against a query collection."
+    "Retrieval metrics of a run, with its re-ranking, and the protocol that measured them."
     gallery, rows = run.gallery.load_all()
-    if queries is None: return retrieval_metrics(gallery, rows.label, ks=ks)
-    table = queries if isinstance(queries, pd.DataFrame) else load_collection(queries)
-    embeddings, table = run.embed_table(table, progress=progress)
-    keep = ~rows.path.isin(table.path).to_numpy()
-    if not keep.any(): return retrieval_metrics(embeddings, table.label, ks=ks)
-    return retrieval_metrics(embeddings, table.label, gallery[keep], rows.label[keep], ks=ks)
+    if queries is not None:
+        table = queries if isinstance(queries, pd.DataFrame) else load_collection(queries)
+        embeddings, table = run.embed_table(table, progress=progress)
+        keep = ~rows.path.isin(table.path).to_numpy()
+        if keep.any():
+            q, g = reranked(embeddings, gallery[keep], run.reranking)
+            return retrieval_metrics(q, table.label, g, rows.label[keep], ks=ks) | {'protocol': 'query collection'}
+        gallery, rows = embeddings, table.reset_index(drop=True)  # all in the gallery: among themselves
+    return _own_gallery(gallery, rows, run.reranking, ks, seed)
+
+# %% ../nbs/10_pipeline.ipynb #0789c736
+def _own_gallery(gallery:np.ndarray, rows:pd.DataFrame, reranking:Reranking, ks, seed:int)->dict:
+    "Leave-one-out without re-ranking; with it, held-out queries against the rest (no leak)."
+    if not reranking.active: return retrieval_metrics(gallery, rows.label, ks=ks) | {'protocol': 'leave-one-out'}
+    try: rest, test = split_by_image(rows, 0.2, seed=seed)
+    except ValueError: return _each_left_out(gallery, rows, reranking, ks)  # too few to hold 20% out
+    q, g = reranked(gallery[test.index], gallery[rest.index], reranking)
+    protocol = f"held-out queries: {len(test)} gallery images (20%, seed {seed}), re-ranked without them"
+    return retrieval_metrics(q, test.label, g, rest.label, ks=ks) | {'protocol': protocol}
+
+def _each_left_out(gallery:np.ndarray, rows:pd.DataFrame, reranking:Reranking, ks)->dict:
+    "Leave-one-out, each query's contribution taken out: the re-ranking redone without it (small galleries)."
+    labels, found = rows.label.to_numpy(), []
+    for i in range(len(rows)):
+        others = np.arange(len(rows)) != i
+        if not (labels[others] == labels[i]).any() or others.sum() < 2: continue  # no match to find
+        q, g = reranked(gallery[[i]], gallery[others], reranking)
+        found.append(retrieval_metrics(q, labels[[i]], g, labels[others], ks=ks))
+    if not found: raise ValueError("no query has a match in the gallery: nothing to evaluate")
+    means = {k: float(np.mean([m[k] for m in found])) for k in found[0] if k not in ('queries', 'unanswerable')}
+    return means | {'queries': len(found), 'unanswerable': len(rows) - len(found),
+                    'protocol': "leave-one-out, each query's contribution to the re-ranking taken out"}
 
 # %% ../nbs/10_pipeline.ipynb #ebdfb642
 def retrieval_examples(run:Run, n:int=12, k:int=5, seed:int=0)->tuple[pd.DataFrame, list]:
@@ -60,10 +87,11 @@ def split_for_training(table:pd.DataFrame, seed:int=0)->tuple[pd.DataFrame, ...]
                          "validation images (about 7 per label is the least that works)") from None
     return rest, test, train, val
 
-def _test_vs_gallery(embeddings:np.ndarray, test:pd.DataFrame, gallery:pd.DataFrame)->dict:
-    "Metrics of the test rows' embeddings searched against the gallery rows'."
-    test_embeddings, gallery_embeddings = embeddings[test.index], embeddings[gallery.index]
-    return retrieval_metrics(test_embeddings, test.label, gallery_embeddings, gallery.label)
+def _test_vs_gallery(embeddings:np.ndarray, test:pd.DataFrame, gallery:pd.DataFrame,
+                     reranking:Reranking=Reranking())->dict:
+    "Metrics of the test rows' embeddings searched against the gallery rows' (re-ranked)."
+    queries, vectors = reranked(embeddings[test.index], embeddings[gallery.index], reranking)
+    return retrieval_metrics(queries, test.label, vectors, gallery.label)
 
 def _train(features, table, train, val, backbone, config, progress)->tuple:
     "The trained model and the features of the whole collection that its head takes."
@@ -80,9 +108,11 @@ def _train(features, table, train, val, backbone, config, progress)->tuple:
     return result, extract_features(table, runner, cache=False, progress=progress)[0]
 
 # %% ../nbs/10_pipeline.ipynb #225904a3
-def _calibrate(embeddings:np.ndarray, test:pd.DataFrame, gallery:pd.DataFrame)->dict:
-    "The match threshold from the test rows' top-1 results among the gallery rows."
-    scores, positions = search(embeddings[test.index], embeddings[gallery.index], k=1)
+def _calibrate(embeddings:np.ndarray, test:pd.DataFrame, gallery:pd.DataFrame,
+               reranking:Reranking=Reranking())->dict:
+    "The match threshold from the test rows' re-ranked top-1 results among the gallery rows."
+    queries, vectors = reranked(embeddings[test.index], embeddings[gallery.index], reranking)
+    scores, positions = search(queries, vectors, k=1)
     correct = gallery.label.to_numpy()[positions[:, 0]] == test.label.to_numpy()
     return match_threshold(scores[:, 0], correct)
 
@@ -102,6 +132,7 @@ def build_run(source, # a collection table, or an image folder / manifest
               config:TrainConfig|None=None, # training settings (mode='full' for full fine-tuning)
               progress:bool=True,
               replace:bool=False, # replace a run that `out` holds (else that is an error)
+              reranking:Reranking=RERANKING_DEFAULT, # what its searches apply (`Reranking()`: none)
              )->Run:
     "Extract, split, train, embed, save and evaluate: a complete run directory, loaded."
     config, out, start = config or TrainConfig(), Path(out), time.perf_counter()
@@ -116,8 +147,9 @@ def build_run(source, # a collection table, or an image folder / manifest
     embeddings = embed_features(result.head, tuned)
     summary = _summary(backbone, table, test, rest, train, val, result, config)
     summary |= {'frozen_backbone': frozen, 'trained_head': _test_vs_gallery(embeddings, test, rest),
-                'match': _calibrate(embeddings, test, rest)}
-    save_run(out, result, backbone, embeddings, table, extra={'summary': summary})
+                'reranking': asdict(reranking), 'match': _calibrate(embeddings, test, rest, reranking)}
+    if reranking.active: summary['reranked'] = _test_vs_gallery(embeddings, test, rest, reranking)
+    save_run(out, result, backbone, embeddings, table, extra={'summary': summary}, reranking=reranking)
     return _with_artefacts(Run(out, verify=False), result, summary, start)
 
 # %% ../nbs/10_pipeline.ipynb #10cbeb31
@@ -155,11 +187,12 @@ def load_backbone_or_fallback(name:str|None=None, # chosen backbone; None: ResNe
 
 # %% ../nbs/10_pipeline.ipynb #d8485664
 def demo_table(summary:dict)->str:
-    "The before/after table `imgsim demo` prints."
-    names = ('top1', 'top5', 'top10', 'map_at_r', 'r_precision')
-    rows = [(k, summary['frozen_backbone'][k], summary['trained_head'][k]) for k in names]
-    lines = [f"{'metric':<12} {'frozen backbone':>16} {'trained head':>13}"]
-    return '\n'.join(lines + [f"{k:<12} {a:>16.3f} {b:>13.3f}" for k, a, b in rows])
+    "The table `imgsim demo` prints: frozen backbone, trained head, and the head re-ranked."
+    names, columns = ('top1', 'top5', 'top10', 'map_at_r', 'r_precision'), ['frozen_backbone', 'trained_head']
+    columns += ['reranked'] if 'reranked' in summary else []
+    titles = {'frozen_backbone': 'frozen backbone', 'trained_head': 'trained head', 'reranked': 're-ranked'}
+    lines = [f"{'metric':<12}" + ''.join(f" {titles[c]:>16}" for c in columns)]
+    return '\n'.join(lines + [f"{k:<12}" + ''.join(f" {summary[c][k]:>16.3f}" for c in columns) for k in names])
 
 # %% ../nbs/10_pipeline.ipynb #528697e9
 def served_gallery_note(summary:dict)->str:
@@ -167,7 +200,7 @@ def served_gallery_note(summary:dict)->str:
     split, images = summary['split'], summary['images']
     return (f"measured: {split['test_queries']} test queries searched among the other "
             f"{split['gallery']} images; served: all {images} images, test queries included, so "
-            "a gallery image searched for finds itself first (score 1.0)")
+            "a gallery image searched for finds itself first")
 
 # %% ../nbs/10_pipeline.ipynb #3b9a76a8
 def is_demo_run(folder)->bool:
@@ -185,6 +218,7 @@ def run_demo(out=None, # run directory (default: `default_run_dir()`)
              backbone:str|nn.Module|None=None, # a name or a module; None: ResNet-50 or its fallback
              epochs:int=10, seed:int=0, download:bool=True, progress:bool=True, log=print,
              replace:bool|None=None, # a run in `out`: None replaces an earlier demo's only
+             reranking:Reranking=RERANKING_DEFAULT, # what its searches apply
             )->Run:
     "The demo: the bundled sample, a backbone, a trained head, evaluated, as a run directory."
     out = Path(out or default_run_dir())
@@ -194,7 +228,7 @@ def run_demo(out=None, # run directory (default: `default_run_dir()`)
             load_backbone_or_fallback(backbone, download=download, log=log)
     log(f"imgsim demo: {model.spec.name} backbone, bundled Fashion-MNIST sample, writing {out}")
     config = TrainConfig(epochs=epochs, seed=seed)
-    run = build_run(sample_collection(), out, model, config, progress, replace=True)
+    run = build_run(sample_collection(), out, model, config, progress, replace=True, reranking=reranking)
     log(demo_table(run.meta['summary']))
     log(served_gallery_note(run.meta['summary']))
     log(f"run directory: {out}  (metrics.json, retrieval.png, training_curve.png)\n"

@@ -5,7 +5,7 @@
 # %% ../nbs/09_run.ipynb #3d34f494
 from __future__ import annotations
 import contextlib, fcntl, hashlib, importlib, json, os, platform, re, sqlite3, threading, time
-import urllib.parse, uuid
+import urllib.parse, uuid, zipfile
 from dataclasses import asdict, dataclass
 from io import BytesIO
 from pathlib import Path
@@ -18,7 +18,7 @@ from .data import load_collection
 from .model import EmbeddingHead, Runner, load_backbone, embed_features
 from .extraction import extract_features, embed_images
 from .train import TrainResult
-from .search import search
+from .search import search, Reranking, AugmentedGallery, _expanded
 from .checkpoint import *
 from .checkpoint import (_commit, _run_lock, _delete_unnamed, _FILE_GALLERY_KEYS,
     _database_entry, _database_name, _one_line)
@@ -28,7 +28,7 @@ from .sqlite import *
 from .sqlite import _checked, _connect
 
 # %% auto #0
-__all__ = ['save_run', 'Run', 'additions_lock', 'index_collection', 'remove_from_gallery']
+__all__ = ['DBA_STATE', 'save_run', 'Run', 'additions_lock', 'index_collection', 'remove_from_gallery']
 
 # %% ../nbs/09_run.ipynb #b1a483c8
 def save_run(folder, # the run directory (created if missing)
@@ -38,6 +38,7 @@ def save_run(folder, # the run directory (created if missing)
              rows:pd.DataFrame, # and its rows (path, label, ...)
              extra:dict|None=None, # more metadata for the checkpoint (e.g. evaluation metrics)
              store:str='sqlite', # the gallery store: 'sqlite', or 'files' (the earlier format)
+             reranking:Reranking|None=None, # the re-ranking its searches apply (None: none)
             )->dict:
     "Atomically write a complete run (model checkpoint and gallery); returns its manifest."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
@@ -46,7 +47,7 @@ def save_run(folder, # the run directory (created if missing)
         previous, next_id, version = _previous_gallery(folder, old if isinstance(old, dict) else {})
         try:
             manifest = _save(folder, result, backbone, embeddings, rows, extra, store,
-                             next_id, version)
+                             next_id, version, reranking)
             if previous:
                 previous.execute("UPDATE meta SET value = 1 WHERE key = 'retired'")
                 previous.execute('COMMIT')
@@ -69,12 +70,13 @@ def _previous_gallery(folder:Path, old:dict)->tuple[sqlite3.Connection|None, int
 
 # %% ../nbs/09_run.ipynb #f05c25e5
 def _save(folder:Path, result, backbone, embeddings, rows, extra, store:str,
-          next_id:int, version:int)->dict:
+          next_id:int, version:int, reranking:Reranking|None=None)->dict:
     "Write the model and the gallery in `store`'s format, then the manifest (leaving old files)."
     rows = _new_rows(rows, embeddings, next_id, None); embeddings = _checked(embeddings, rows, None)
     files, entries = {'model': checkpoint_bytes(result, backbone, extra)}, None
     info = {'embedding_dim': int(embeddings.shape[1]), 'backbone': backbone.spec.name,
-            'backbone_weights': backbone.weights, 'gallery_store': store}
+            'backbone_weights': backbone.weights, 'gallery_store': store,
+            'reranking': None if reranking is None else asdict(reranking)}
     if store == 'files':
         files |= {'embeddings': _npy_bytes(embeddings), 'gallery': _parquet_bytes(rows)}
         info |= {'count': len(rows), 'labels': int(rows.label.nunique()),
@@ -87,6 +89,11 @@ def _save(folder:Path, result, backbone, embeddings, rows, extra, store:str,
     return _commit(folder, files, info, entries, clean=False)
 
 # %% ../nbs/09_run.ipynb #46bb88dc
+def _recorded_reranking(folder:Path, manifest:dict)->Reranking:
+    "The re-ranking a run's manifest records (none recorded: none), or `RunError`."
+    try: return Reranking.from_dict(manifest.get('reranking'))
+    except (TypeError, ValueError) as e: raise RunError(f"run {folder} is damaged: {_one_line(e)}") from None
+
 class Run:
     "A loaded run directory: the model (head now, backbone on first use) and the gallery store."
     def __init__(self, folder, verify:bool=True, device='auto'):
@@ -95,6 +102,8 @@ class Run:
         self.head, self.meta, self._backbone_state = load_checkpoint(checkpoint)
         self.gallery: GalleryStore = open_gallery(self.folder, self.manifest, verify)
         self.device, self._runner = device, None
+        self.reranking, self._augmented = _recorded_reranking(self.folder, self.manifest), None
+        self._augmented_version, self._augmenting = None, threading.Lock()
         dim = self.manifest.get('embedding_dim')
         if dim != self.meta['embedding_dim']:
             raise RunError(f"run {self.folder}: gallery embeddings are {dim}-d, "
@@ -134,11 +143,66 @@ def embed_table(self:Run, table:pd.DataFrame, progress:bool=True,
     features, table = extract_features(table, self.runner, progress=progress, strict=strict)
     return embed_features(self.head, features), table
 
+# %% ../nbs/09_run.ipynb #15120abb
+DBA_STATE = 'reranking-state.npz' # in the run directory: the DBA neighbours, kept between processes
+
+@patch
+def _augmented_gallery(self:Run)->AugmentedGallery:
+    "The gallery's DBA vectors, first brought up to date with the store (call with `_augmenting` held)."
+    if self._augmented is None:
+        r = self.reranking
+        self._augmented = self._saved_augmentation() or AugmentedGallery(r.database_augmentation, r.alpha)
+        self._unsaved = 0
+    version = self.gallery.version
+    if version != self._augmented_version:
+        self._unsaved += self._augmented.sync(self.gallery.ids(), lambda new: self.gallery.get(new)[0])
+        if self._unsaved > len(self._augmented) // 100: self._save_augmentation()
+        self._augmented_version = version
+    return self._augmented
+
+# %% ../nbs/09_run.ipynb #f4249f0c
+@patch
+def _saved_augmentation(self:Run)->AugmentedGallery|None:
+    "The DBA state this run kept, less the rows gone since; None if there is none that fits."
+    r, model = self.reranking, self.manifest['files']['model']['sha256']
+    try:
+        with np.load(self.folder/DBA_STATE, allow_pickle=False) as saved: state = {k: saved[k] for k in saved.files}
+        if (str(state['model']), int(state['k']), float(state['alpha'])) != (model, r.database_augmentation, r.alpha): return None
+        present = np.isin(state['ids'], self.gallery.ids())
+        vectors = np.zeros((len(present), self.meta['embedding_dim']), np.float32)  # gone: placeholders,
+        if present.any(): vectors[present] = self.gallery.get(state['ids'][present])[0]
+        kept = AugmentedGallery.restore(state, vectors)
+        if not present.all(): kept.remove(state['ids'][~present])                # removed at once
+        return kept
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile): return None
+
+@patch
+def _save_augmentation(self:Run):
+    "Keep the DBA state in the run directory (atomically); a read-only directory keeps none."
+    buffer = BytesIO(); np.savez(buffer, model=self.manifest['files']['model']['sha256'], **self._augmented.state())
+    with contextlib.suppress(OSError): write_durably(self.folder/DBA_STATE, buffer.getvalue()); self._unsaved = 0
+
+# %% ../nbs/09_run.ipynb #90bfbfa7
+@patch
+def search_vectors(self:Run, queries:np.ndarray, k:int=10, exclude=None)->tuple[np.ndarray, np.ndarray]:
+    "(Q, k) scores and ids, best first, with the run's re-ranking; `exclude`: an id per query (-1: none)."
+    r, queries = self.reranking, np.atleast_2d(np.asarray(queries, np.float32))
+    if not r.active or not len(self.gallery): return self.gallery.search(queries, k, exclude)
+    with (self._augmenting if r.database_augmentation else contextlib.nullcontext()):
+        if r.database_augmentation:
+            dba = self._augmented_gallery()
+            find, vectors_of = (lambda q, n: dba.search(q, n, exclude)), (lambda i: dba.vectors[dba.positions(i)])
+        else: find, vectors_of = (lambda q, n: self.gallery.search(q, n, exclude)), (lambda i: self.gallery.get(i)[0])
+        if r.query_expansion:
+            scores, ids = find(queries, r.query_expansion)
+            queries = _expanded(queries, scores, vectors_of(ids.ravel()).reshape(*ids.shape, -1), r.alpha)
+        return find(queries, k)
+
 # %% ../nbs/09_run.ipynb #695c9fa9
 @patch
 def search_embeddings(self:Run, queries:np.ndarray, k:int=10, exclude=None)->list[pd.DataFrame]:
     "For each query embedding, its top-k rows with `rank` and `score` (`exclude`: an id per query)."
-    scores, ids = self.gallery.search(queries, k, exclude)
+    scores, ids = self.search_vectors(queries, k, exclude)
     _, rows = self.gallery.get(ids.ravel())
     rows, k = rows.assign(score=scores.ravel().round(6)), ids.shape[1]
     return [rows.iloc[i * k:(i + 1) * k].assign(rank=np.arange(1, k + 1)).reset_index(drop=True)

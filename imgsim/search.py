@@ -6,10 +6,13 @@
 from __future__ import annotations
 import numpy as np
 import torch
+from dataclasses import dataclass, fields
+from fastcore.basics import patch
 from .model import cpu_has_bf16, resolve_device
 
 # %% auto #0
-__all__ = ['BF16_ERROR', 'search', 'query_expansion', 'database_augmentation']
+__all__ = ['BF16_ERROR', 'RERANKING_DEFAULT', 'search', 'query_expansion', 'database_augmentation', 'Reranking', 'reranked',
+           'AugmentedGallery']
 
 # %% ../nbs/04_search.ipynb #a59a7d17
 @torch.no_grad()
@@ -97,10 +100,10 @@ def _vectors(x, name:str)->np.ndarray:
     return x
 
 # %% ../nbs/04_search.ipynb #de651d52
-def _expanded(vectors, scores, positions, gallery, alpha)->np.ndarray:
-    "`vectors` plus their neighbours' gallery rows weighted by similarity^alpha, re-normalised."
+def _expanded(vectors, scores, neighbours, alpha)->np.ndarray:
+    "`vectors` plus their (B, k, D) `neighbours` weighted by similarity^alpha, re-normalised."
     weights = np.clip(scores, 0, None) ** alpha  # (B, k); 0 ** 0 is 1: alpha 0 weighs all alike
-    total = vectors + np.einsum('bk,bkd->bd', weights, gallery[positions])
+    total = vectors + np.einsum('bk,bkd->bd', weights, neighbours)
     return total / np.maximum(np.linalg.norm(total, axis=1, keepdims=True), 1e-12)
 
 def _block_rows(k:int, dims:int, memory_mb:int)->int:
@@ -122,7 +125,7 @@ def query_expansion(queries:np.ndarray, # (Q, D) query vectors, L2-normalised
         part = queries[start:start + block]
         scores, positions = search(part, gallery, k, memory_mb=memory_mb, device=device,
                                    shortlist=shortlist)
-        expanded[start:start + block] = _expanded(part, scores, positions, gallery, alpha)
+        expanded[start:start + block] = _expanded(part, scores, gallery[positions], alpha)
     return expanded
 
 # %% ../nbs/04_search.ipynb #1708d497
@@ -140,5 +143,205 @@ def database_augmentation(gallery:np.ndarray, # (N, D) gallery vectors, L2-norma
         part, own = gallery[start:start + block], np.arange(start, min(start + block, len(gallery)))
         scores, positions = search(part, gallery, k, exclude=own, memory_mb=memory_mb,
                                    device=device, shortlist=shortlist)
-        augmented[start:start + block] = _expanded(part, scores, positions, gallery, alpha)
+        augmented[start:start + block] = _expanded(part, scores, gallery[positions], alpha)
     return augmented
+
+# %% ../nbs/04_search.ipynb #c0c7404a
+@dataclass(frozen=True)
+class Reranking:
+    "The re-ranking a run applies: DBA at indexing, αQE at query time (k = 0 turns a step off)."
+    query_expansion:int=0 # gallery neighbours added to each query (αQE k); 0: off
+    database_augmentation:int=0 # gallery neighbours mixed into each gallery vector (DBA k); 0: off
+    alpha:float=3.0 # neighbours weighted by similarity ** alpha, in both steps
+
+    def __post_init__(self):
+        for name in ('query_expansion', 'database_augmentation'):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= 50:
+                raise ValueError(f"re-ranking {name} must be a whole number from 0 (off) to 50, got {value!r}")
+        _checked_reranking(1, self.alpha)
+    @property
+    def active(self)->bool: return bool(self.query_expansion or self.database_augmentation)
+
+# %% ../nbs/04_search.ipynb #71cea99a
+RERANKING_DEFAULT = Reranking(query_expansion=2, database_augmentation=2, alpha=3.0)
+
+@patch(cls_method=True)
+def from_dict(cls:Reranking, settings:dict|None)->Reranking:
+    "The setting a run recorded (`None`, a run from before re-ranking existed: every step off)."
+    if settings is None: return cls()
+    known = [f.name for f in fields(cls)]
+    unknown = sorted(set(settings) - set(known))
+    if unknown: raise ValueError(f"unknown re-ranking setting {', '.join(unknown)}; known: {', '.join(known)}")
+    return cls(**settings)
+
+# %% ../nbs/04_search.ipynb #b96b2ab3
+def reranked(queries:np.ndarray, # (Q, D) query vectors, L2-normalised
+             gallery:np.ndarray, # (N, D) gallery vectors, L2-normalised, none of them a query
+             reranking:Reranking, # the steps to apply
+             **kwargs, # memory_mb, device, shortlist: as `search`
+            )->tuple[np.ndarray, np.ndarray]:
+    "(queries, gallery) after DBA on the gallery, then αQE against it: what `search` then ranks."
+    if reranking.database_augmentation:
+        gallery = database_augmentation(gallery, reranking.database_augmentation, reranking.alpha, **kwargs)
+    if reranking.query_expansion:
+        queries = query_expansion(queries, gallery, reranking.query_expansion, reranking.alpha, **kwargs)
+    return queries, gallery
+
+# %% ../nbs/04_search.ipynb #4e18468a
+def _room(buffer:np.ndarray, rows:int)->np.ndarray:
+    "`buffer`, or a copy with room for at least `rows` rows (doubling: adding a row is cheap)."
+    if len(buffer) >= rows: return buffer
+    grown = np.empty((max(rows, 2 * len(buffer)),) + buffer.shape[1:], buffer.dtype)
+    grown[:len(buffer)] = buffer
+    return grown
+
+class AugmentedGallery:
+    "DBA over a gallery that changes: an add or a remove updates every augmented vector it affects."
+    def __init__(self, k:int=2, # other gallery vectors mixed into each
+                 alpha:float=3.0, # neighbours weighted by similarity ** alpha
+                 memory_mb:int=256, # as `search`
+                ):
+        _checked_reranking(k, alpha)
+        self.k, self.alpha, self.memory_mb, self.n = k, alpha, memory_mb, 0
+        self._ids, self._neighbours = np.zeros(0, np.int64), np.zeros((0, k), np.int64)
+        self._scores, self._raw, self._vectors = np.zeros((0, k), np.float32), None, None
+    def __len__(self): return self.n
+    ids = property(lambda self: self._ids[:self.n])               # row ids, in row order
+    raw = property(lambda self: self._raw[:self.n])               # the vectors as given
+    vectors = property(lambda self: self._vectors[:self.n])       # the augmented vectors
+    neighbours = property(lambda self: self._neighbours[:self.n]) # each row's top-k others (-1: none)
+    scores = property(lambda self: self._scores[:self.n])         # and their similarities
+
+# %% ../nbs/04_search.ipynb #50676a0e
+@patch
+def _top_others(self:AugmentedGallery, rows:np.ndarray)->tuple[np.ndarray, np.ndarray]:
+    "Top-k scores and positions of `rows` among the other rows, padded to k with -inf and -1."
+    if self.n < 2: return np.full((len(rows), self.k), -np.inf, np.float32), np.full((len(rows), self.k), -1)
+    few = 'off' if len(rows) < 256 else 'auto'  # a bf16 copy of the gallery costs more than it saves
+    scores, positions = search(self.raw[rows], self.raw, self.k, exclude=rows, memory_mb=self.memory_mb,
+                               shortlist=few)
+    pad = ((0, 0), (0, self.k - scores.shape[1]))
+    return np.pad(scores, pad, constant_values=-np.inf), np.pad(positions, pad, constant_values=-1)
+
+@patch
+def _augment(self:AugmentedGallery, rows:np.ndarray):
+    "Recompute the augmented vectors of `rows` from their neighbour lists."
+    neighbours, scores = self.neighbours[rows], self.scores[rows]
+    weights = np.where(neighbours >= 0, np.clip(scores, 0, None) ** self.alpha, 0)
+    total = self.raw[rows] + np.einsum('bk,bkd->bd', weights, self.raw[np.maximum(neighbours, 0)])
+    self._vectors[rows] = total / np.maximum(np.linalg.norm(total, axis=1, keepdims=True), 1e-12)
+
+# %% ../nbs/04_search.ipynb #5a8b4b9b
+def _merged_top(scores:np.ndarray, positions:np.ndarray, k:int)->tuple[np.ndarray, np.ndarray]:
+    "Each row's k best (score, position) pairs, best first."
+    if scores.shape[1] > k:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        scores, positions = np.take_along_axis(scores, part, 1), np.take_along_axis(positions, part, 1)
+    order = np.argsort(-scores, axis=1, kind='stable')
+    return np.take_along_axis(scores, order, 1), np.take_along_axis(positions, order, 1)
+
+@patch
+def _entered(self:AugmentedGallery, start:int, vectors:np.ndarray)->np.ndarray:
+    "The old rows (before `start`) whose top-k one of the new `vectors` enters; their lists updated."
+    entered, block = [], max(1, self.memory_mb * 2**20 // (4 * (len(vectors) + self.k)))
+    new_positions = np.arange(start, start + len(vectors))
+    for b0 in range(0, start, block):
+        rows = np.arange(b0, min(b0 + block, start))
+        sims = self.raw[b0:rows[-1] + 1] @ vectors.T  # a slice, not a copy
+        best = sims.max(axis=1) > self.scores[rows, -1]  # beats the k-th: enters the top-k
+        rows, sims = rows[best], sims[best]
+        scores, positions = _merged_top(np.hstack([self.scores[rows], sims]), np.hstack(
+            [self.neighbours[rows], np.broadcast_to(new_positions, sims.shape)]), self.k)
+        self._scores[rows], self._neighbours[rows] = scores, positions
+        entered.append(rows)
+    return np.concatenate(entered)
+
+# %% ../nbs/04_search.ipynb #a7f12b40
+@patch
+def add(self:AugmentedGallery, ids, vectors:np.ndarray)->np.ndarray:
+    "Add rows; every row whose top-k a new row enters is augmented again. Returns the rows redone."
+    ids, vectors = np.asarray(ids, np.int64).ravel(), _vectors(vectors, 'vectors')
+    start, end, k = self.n, self.n + len(ids), self.k
+    if self._raw is None: self._raw = self._vectors = np.zeros((0, vectors.shape[1]), np.float32)
+    self._raw, self._vectors, self._ids, self._neighbours, self._scores = (
+        _room(b, end) for b in (self._raw, self._vectors, self._ids, self._neighbours, self._scores))
+    self._raw[start:end], self._ids[start:end], self.n = vectors, ids, end
+    new = np.arange(start, end)
+    if len(new) * 8 >= start: rows = np.arange(end)  # mostly new: every row again, in one pass
+    else: rows = np.concatenate([self._entered(start, vectors), new])
+    redo = rows[rows >= start] if len(rows) < end else rows
+    self._scores[redo], self._neighbours[redo] = self._top_others(redo)
+    self._augment(rows)
+    return rows
+
+# %% ../nbs/04_search.ipynb #5910261c
+@patch
+def positions(self:AugmentedGallery, ids)->np.ndarray:
+    "The rows of `ids`; an unknown id raises `KeyError`."
+    ids, order = np.asarray(ids, np.int64).ravel(), np.argsort(self.ids, kind='stable')
+    found = np.minimum(np.searchsorted(self.ids[order], ids), max(self.n - 1, 0))
+    known = (self.n > 0) & (self.ids[order][found] == ids) if self.n else np.zeros(len(ids), bool)
+    if not known.all(): raise KeyError(f"no gallery image with id {', '.join(map(str, ids[~known]))}")
+    return order[found]
+
+@patch
+def remove(self:AugmentedGallery, ids)->np.ndarray:
+    "Remove rows; every row that had one of them in its top-k is augmented again. Returns those."
+    gone = self.positions(ids)
+    keep = np.ones(self.n, bool); keep[gone] = False
+    hit = keep & np.isin(self.neighbours, gone).any(axis=1)
+    moved = np.cumsum(keep) - 1  # each kept row's new position
+    for name in ('_raw', '_vectors', '_ids', '_neighbours', '_scores'):
+        buffer = getattr(self, name); buffer[:keep.sum()] = buffer[:self.n][keep]
+    self.n = int(keep.sum())
+    self._neighbours[:self.n] = np.where(self.neighbours >= 0, moved[self.neighbours], -1)
+    rows = np.nonzero(hit[keep])[0]
+    if len(rows):
+        self._scores[rows], self._neighbours[rows] = self._top_others(rows)
+        self._augment(rows)
+    return rows
+
+# %% ../nbs/04_search.ipynb #3469c26d
+@patch
+def sync(self:AugmentedGallery, ids, fetch)->int:
+    "Follow a store whose rows are now `ids`: remove the rows gone, add the new (`fetch(ids)`: vectors)."
+    ids = np.asarray(ids, np.int64).ravel()
+    gone, new = self.ids[~np.isin(self.ids, ids)], ids[~np.isin(ids, self.ids)]
+    if len(gone): self.remove(gone)
+    if len(new): self.add(new, fetch(new))
+    return len(gone) + len(new)
+
+@patch
+def search(self:AugmentedGallery, queries:np.ndarray, k:int=10, exclude=None, **kwargs
+          )->tuple[np.ndarray, np.ndarray]:
+    "(Q, k) scores and ids among the augmented vectors; `exclude`: an id per query to omit (-1: none)."
+    if exclude is not None:
+        exclude, positions = np.asarray(exclude, np.int64).ravel(), np.full(len(exclude), -1)
+        inside = np.isin(exclude, self.ids)
+        positions[inside] = self.positions(exclude[inside]); exclude = positions
+    scores, positions = search(queries, self.vectors, k, exclude=exclude, memory_mb=self.memory_mb, **kwargs)
+    return scores, self.ids[positions]
+
+# %% ../nbs/04_search.ipynb #10fb3267
+@patch
+def state(self:AugmentedGallery)->dict:
+    "What restores this gallery with its vectors: settings, ids, neighbours (as ids) and their scores."
+    neighbours = np.where(self.neighbours >= 0, self.ids[np.maximum(self.neighbours, 0)], -1)
+    return dict(k=self.k, alpha=self.alpha, ids=self.ids.copy(), neighbours=neighbours, scores=self.scores.copy())
+
+@patch(cls_method=True)
+def restore(cls:AugmentedGallery, state:dict, vectors:np.ndarray, memory_mb:int=256)->AugmentedGallery:
+    "A gallery from `state` and the vectors of its ids (in that order), without searching."
+    gallery = cls(int(state['k']), float(state['alpha']), memory_mb)
+    gallery._raw, gallery._ids = _vectors(vectors, 'vectors').copy(), np.asarray(state['ids'], np.int64)
+    gallery._vectors, gallery.n = np.empty_like(gallery._raw), len(gallery._ids)
+    listed = np.asarray(state['neighbours'], np.int64)
+    if listed.shape != (gallery.n, gallery.k) or len(gallery._raw) != gallery.n:
+        raise ValueError(f"a DBA state for {gallery.n} rows and k={gallery.k} does not fit its arrays")
+    known = listed >= 0
+    gallery._neighbours = np.full(listed.shape, -1, np.int64)
+    gallery._neighbours[known] = gallery.positions(listed[known])
+    gallery._scores = np.asarray(state['scores'], np.float32).copy()
+    gallery._augment(np.arange(gallery.n))
+    return gallery

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio, ctypes, errno, hashlib, json, logging, os, sqlite3, threading, time, uuid
 from contextlib import contextmanager
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from io import BytesIO
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -412,7 +412,7 @@ def health(self:Service)->dict:
                 gallery_size=len(self.run), backbone=self.run.backbone_name,
                 device=str(runner.device), engine=f"{runner.engine} {runner.precision}",
                 run=self.run.folder.name, max_batch=self.config.max_batch,
-                match_threshold=self.match_threshold)
+                match_threshold=self.match_threshold, reranking=asdict(self.run.reranking))
 
 # %% ../nbs/11_service.ipynb #1c7c2efa
 _log = logging.getLogger('imgsim.service')

@@ -416,6 +416,12 @@ def iterate(self:SqliteGallery, rows:int=65_536)->Iterator[tuple[np.ndarray, pd.
         while parts: yield _take(parts, rows)
     finally: conn.close()
 
+@patch
+def ids(self:SqliteGallery)->np.ndarray:
+    "The id of every row, from memory."
+    self._check_for_changes()
+    return np.concatenate([np.zeros(0, np.int64)] + [c.live()[1] for c in self._state.chunks if c.n])
+
 def _take(parts:list, rows:int)->tuple[np.ndarray, pd.DataFrame]:
     "The first `rows` rows of the (embeddings, table) parts, removed from `parts`."
     embeddings = np.concatenate([e for e, _ in parts])
@@ -491,6 +497,8 @@ def search(self:MigratingGallery, queries, k=10, exclude=None):
     return self._current().search(queries, k, exclude)
 @patch
 def iterate(self:MigratingGallery, rows=65_536): return self._current().iterate(rows)
+@patch
+def ids(self:MigratingGallery): return self._current().ids()
 @patch
 def __repr__(self:MigratingGallery): return f"MigratingGallery({self.store!r})"
 
