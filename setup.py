@@ -42,6 +42,8 @@ setuptools.setup(
                     'openvino': requirements('openvino_requirements'),
                     'gpu': requirements('gpu_requirements'),
                     'scale': requirements('scale_requirements'),
+                    'timm': requirements('timm_requirements'),
+                    'clip': requirements('clip_requirements'),
                     # a Milvus standalone server for the `#| milvus_server` tests (.ci/run)
                     'server-tests': requirements('scale_requirements')
                                     + requirements('server_tests_requirements')},

@@ -34,7 +34,14 @@ class _Parser(argparse.ArgumentParser):
     "An argument parser whose errors are one line (subcommand parsers inherit this)."
     def error(self, message): _fail(f"{message} (see {self.prog} --help)")
 
-_BACKBONE_HELP = "default: resnet50, or efficientnet_lite0 when ResNet-50's weights can't be had"
+_BACKBONE_HELP = ("default: resnet50, or efficientnet_lite0 when ResNet-50's weights can't be had; "
+                  "also timm:<model>, open_clip:<architecture>/<tag> (chapter 16)")
+
+def _backbone_name(name:str)->str:
+    "A `--backbone` value: a built-in backbone, or a plug-in's (`imgsim.model.BACKBONE_PLUGINS`)."
+    if name in BACKBONE_NAMES or name.partition(':')[0] in ('timm', 'open_clip'): return name
+    raise argparse.ArgumentTypeError(f"invalid choice: {name!r} (choose from "
+        f"{', '.join(BACKBONE_NAMES)}, timm:<model>, open_clip:<architecture>/<tag>)")
 
 def _reranking_options(command):
     "The re-ranking (`--query-expansion`, `--database-augmentation`, `--alpha`) and descriptor a new run records."
@@ -57,7 +64,7 @@ def _parser()->argparse.ArgumentParser:
                             "IMGSIM_PROGRESS=0 (or --quiet) for no progress reports.")
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     demo = commands.add_parser('demo', help="train and evaluate on the bundled sample, write a run")
-    demo.add_argument('--backbone', default=None, choices=BACKBONE_NAMES, help=_BACKBONE_HELP)
+    demo.add_argument('--backbone', default=None, type=_backbone_name, help=_BACKBONE_HELP)
     demo.add_argument('--out', type=Path, default=None,
                       help="run directory (default: $IMGSIM_RUN or runs/demo)")
     demo.add_argument('--epochs', type=int, default=10)
@@ -78,7 +85,7 @@ def _train_command(commands, parser):
     train.add_argument('--out', type=Path, required=True, help="run directory to write")
     train.add_argument('--replace', action='store_true',
                        help="replace the run --out holds (its gallery too)")
-    train.add_argument('--backbone', default=None, choices=BACKBONE_NAMES, help=_BACKBONE_HELP)
+    train.add_argument('--backbone', default=None, type=_backbone_name, help=_BACKBONE_HELP)
     train.add_argument('--weights', default='imagenet', help="'imagenet' or a state_dict file")
     train.add_argument('--epochs', type=int, default=d['epochs'], help="default: %(default)s")
     train.add_argument('--mode', default='light', choices=['light', 'full'],
@@ -183,7 +190,7 @@ def _backbone(name:str|None, weights:str='imagenet'):
     if weights != 'imagenet': return load_backbone(name or 'resnet50', weights=weights)
     try: return load_backbone_or_fallback(name, download=_downloads_allowed(), log=_say)
     except WeightsUnavailable:
-        if name in (None, 'efficientnet_lite0'): raise
+        if name in (None, 'efficientnet_lite0') or ':' in name: raise  # a plug-in's names its fixes
         raise WeightsUnavailable(f"the {name} backbone's ImageNet weights are not available "
                                  "(offline, not cached): use --backbone efficientnet_lite0, whose "
                                  "weights install with imgsim") from None

