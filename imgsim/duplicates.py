@@ -11,6 +11,8 @@ import numpy as np, pandas as pd
 import torch
 from PIL import Image
 from .data import open_image, progress_bar, ImageError
+from .model import cpu_has_bf16
+from .search import BF16_ERROR
 from .gallery import GalleryStore
 
 # %% auto #0
@@ -23,7 +25,7 @@ __all__ = ['DUPLICATE_THRESHOLD', 'CANDIDATE_THRESHOLD', 'HASH_SIDE', 'HASH_FREQ
 class DuplicatesError(ValueError):
     "A near-duplicate request that cannot be met; the message says what to change."
 
-DUPLICATE_THRESHOLD = 0.84 # hash similarity (share of equal bits) of a near-duplicate pair
+DUPLICATE_THRESHOLD = 0.86 # hash similarity (share of equal bits) of a near-duplicate pair
 CANDIDATE_THRESHOLD = 0.5 # cosine of gallery vectors a pair needs to be checked
 
 # %% ../nbs/17_duplicates.ipynb #8664aa20
@@ -37,62 +39,94 @@ def checked_threshold(value, # the threshold as given
         raise DuplicatesError(f"{name} must be a number from 0 to 1, got {value!r}")
     return number
 
-# %% ../nbs/17_duplicates.ipynb #7b64a5a5
-def _tile_pairs(queries:torch.Tensor, block:torch.Tensor, threshold:float, same:bool,
-                offset:int)->tuple[np.ndarray, np.ndarray, np.ndarray]:
-    "(i, j, cosine) of a tile's scores >= `threshold`; `same`: one block, so only j > i + `offset`."
-    scores = queries @ block.T
-    i, j = torch.nonzero(scores >= threshold, as_tuple=True)
-    if same: i, j = i[j > i + offset], j[j > i + offset]
-    return i.numpy() + offset, j.numpy(), scores[i, j].numpy()
+# %% ../nbs/17_duplicates.ipynb #64be78b7
+@dataclass
+class _Block:
+    "A block of gallery rows: float32 vectors, a bfloat16 copy (or None), the largest norm, ids, paths."
+    exact: torch.Tensor
+    low: torch.Tensor|None
+    norm: float
+    ids: np.ndarray
+    paths: np.ndarray
 
-# %% ../nbs/17_duplicates.ipynb #7f58d9e9
-def _blocks(store:GalleryStore, block_rows:int):
-    "(vectors as a float32 tensor, ids, paths) for each block of the gallery."
-    for vectors, rows in store.iterate(block_rows):
-        tensor = torch.as_tensor(np.ascontiguousarray(vectors, dtype=np.float32))
-        yield tensor, rows.id.to_numpy(), rows.path.astype(str).to_numpy()
+def _block(vectors:np.ndarray, rows:pd.DataFrame, bf16:bool)->_Block:
+    exact = torch.as_tensor(np.ascontiguousarray(vectors, dtype=np.float32))
+    norm = float(exact.norm(dim=1).max()) if len(exact) else 0.0
+    return _Block(exact, exact.bfloat16() if bf16 else None, norm, rows.id.to_numpy(),
+                  rows.path.astype(str).to_numpy())
+
+# %% ../nbs/17_duplicates.ipynb #c901849f
+def _rescored(left:torch.Tensor, right:torch.Tensor, i:torch.Tensor, j:torch.Tensor)->torch.Tensor:
+    "Exact float32 cosines of the pairs (left[i], right[j]), 2^23 numbers a side at a time."
+    chunk = max(1, 2**23 // max(left.shape[1], 1))
+    parts = [torch.einsum('nd,nd->n', left[i[k:k + chunk]], right[j[k:k + chunk]])
+             for k in range(0, len(i), chunk)]
+    return torch.cat(parts) if parts else torch.zeros(0)
+
+def _tile_pairs(left:_Block, right:_Block, rows:slice, threshold:float,
+                same:bool)->tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "(i, j, cosine) with cosine >= `threshold` of `left`'s `rows` against `right`; `same`: j > i."
+    low = left.low is not None
+    scores = (left.low[rows] @ right.low.T) if low else (left.exact[rows] @ right.exact.T)
+    margin = BF16_ERROR * max(left.norm, 1) * max(right.norm, 1) if low else 0.0
+    i, j = torch.nonzero(scores >= threshold - margin, as_tuple=True)
+    cosine, i = scores[i, j], i + rows.start
+    if same: i, j, cosine = i[j > i], j[j > i], cosine[j > i]
+    if low: cosine = _rescored(left.exact, right.exact, i, j)
+    keep = cosine >= threshold
+    return i[keep].numpy(), j[keep].numpy(), cosine[keep].numpy()
+
+# %% ../nbs/17_duplicates.ipynb #a7814764
+def _blocks(store:GalleryStore, block_rows:int, bf16:bool):
+    "Each block of the gallery, as a `_Block`."
+    for vectors, rows in store.iterate(block_rows): yield _block(vectors, rows, bf16)
 
 def _empty_gallery(store:GalleryStore)->DuplicatesError:
     return DuplicatesError(f"the gallery is empty ({store!r}): add images to the run first "
                            "(imgsim index --run RUN FOLDER)")
 
-# %% ../nbs/17_duplicates.ipynb #fc391bfc
+# %% ../nbs/17_duplicates.ipynb #7bc92a99
+def _pairs_frame(found:list)->pd.DataFrame:
+    "The pairs found, best first: id_a, path_a, id_b, path_b, cosine."
+    columns = ['id_a', 'path_a', 'id_b', 'path_b', 'cosine']
+    parts = [pd.DataFrame(dict(zip(columns, f))) for f in found if len(f[0])]
+    if not parts: return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
+                                       zip(columns, ['int64', object, 'int64', object, 'float32'])})
+    return pd.concat(parts, ignore_index=True).sort_values(
+        ['cosine', 'id_a', 'id_b'], ascending=[False, True, True], ignore_index=True)
+
+# %% ../nbs/17_duplicates.ipynb #de25cdae
 def near_pairs(store:GalleryStore, # any gallery store (read through `iterate`)
                threshold:float=CANDIDATE_THRESHOLD, # the least cosine a pair needs
                block_rows:int=16_384, # rows read from the store at a time
-               tile_rows:int=2048, # rows of a block scored at once (tile_rows x block_rows floats)
+               tile_rows:int=2048, # rows of a block scored at once (tile_rows x block_rows numbers)
                max_pairs:int=20_000_000, # refuse to hold more pairs than this
+               shortlist:str='auto', # 'bf16', 'off' (float32 only), 'auto' (bf16 where the CPU has it)
                progress:bool=True,
               )->pd.DataFrame:
     "Every pair of gallery rows with cosine >= `threshold`: id_a, path_a, id_b, path_b, cosine."
     threshold, count = checked_threshold(threshold), len(store)
     if count == 0: raise _empty_gallery(store)
+    bf16 = shortlist == 'bf16' or (shortlist == 'auto' and cpu_has_bf16())
     blocks = -(-count // block_rows)
     bar = progress_bar(total=blocks * (blocks + 1) // 2, desc='pairs', unit='block',
                        progress=progress)
     found, total = [], 0
-    for a, (left, left_ids, left_paths) in enumerate(_blocks(store, block_rows)):
-        for b, (right, right_ids, right_paths) in enumerate(_blocks(store, block_rows)):
+    for a, left in enumerate(_blocks(store, block_rows, bf16)):
+        for b, right in enumerate(_blocks(store, block_rows, bf16)):
             if b < a: continue
-            for start in range(0, len(left), tile_rows):
-                i, j, s = _tile_pairs(left[start:start + tile_rows], right, threshold, a == b, start)
-                found.append((left_ids[i], left_paths[i], right_ids[j], right_paths[j], s))
+            for start in range(0, len(left.ids), tile_rows):
+                i, j, s = _tile_pairs(left, right, slice(start, start + tile_rows), threshold, a == b)
+                found.append((left.ids[i], left.paths[i], right.ids[j], right.paths[j], s))
                 total += len(i)
                 if total > max_pairs:
                     raise DuplicatesError(f"more than {max_pairs:,} pairs have a cosine of at least "
                                           f"{threshold}: raise the candidate threshold")
             bar.update()
     bar.close()
-    columns = ['id_a', 'path_a', 'id_b', 'path_b', 'cosine']
-    parts = [pd.DataFrame(dict(zip(columns, f))) for f in found if len(f[0])]
-    if not parts: return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
-                                       zip(columns, ['int64', object, 'int64', object, 'float32'])})
-    pairs = pd.concat(parts, ignore_index=True)
-    return pairs.sort_values(['cosine', 'id_a', 'id_b'], ascending=[False, True, True],
-                             ignore_index=True)
+    return _pairs_frame(found)
 
-# %% ../nbs/17_duplicates.ipynb #7269a84c
+# %% ../nbs/17_duplicates.ipynb #fba0b656
 HASH_SIDE, HASH_FREQUENCIES = 32, 12 # thumbnail side; low frequencies kept per axis
 
 def _dct_matrix(n:int)->np.ndarray:
@@ -102,7 +136,7 @@ def _dct_matrix(n:int)->np.ndarray:
     m[0] /= np.sqrt(2)
     return m
 
-# %% ../nbs/17_duplicates.ipynb #aef22eed
+# %% ../nbs/17_duplicates.ipynb #b50ab3de
 _DCT = _dct_matrix(HASH_SIDE)
 
 def image_hash(image:Image.Image)->np.ndarray:
@@ -116,7 +150,7 @@ def hash_similarity(a:np.ndarray, b:np.ndarray)->float:
     "The share of equal bits of two hashes: 1 for the same picture, about 0.5 for unrelated ones."
     return float(np.mean(np.asarray(a) == np.asarray(b)))
 
-# %% ../nbs/17_duplicates.ipynb #6fe7d297
+# %% ../nbs/17_duplicates.ipynb #ee53998b
 def file_hashes(paths, # image files
                 progress:bool=True)->dict:
     "{path: hash} of each readable file (unreadable ones left out)."
@@ -126,7 +160,7 @@ def file_hashes(paths, # image files
         except ImageError: continue
     return hashes
 
-# %% ../nbs/17_duplicates.ipynb #1a0b66bb
+# %% ../nbs/17_duplicates.ipynb #d0b43cbb
 def verify_pairs(pairs:pd.DataFrame, # from `near_pairs`
                  progress:bool=True)->pd.DataFrame:
     "`pairs` with `match`: the hash similarity of the two files (NaN where one can't be read)."
@@ -135,7 +169,7 @@ def verify_pairs(pairs:pd.DataFrame, # from `near_pairs`
                             else np.nan
     return pairs.assign(match=[match(a, b) for a, b in zip(pairs.path_a, pairs.path_b)])
 
-# %% ../nbs/17_duplicates.ipynb #35bdd09e
+# %% ../nbs/17_duplicates.ipynb #f69cd8cf
 def precision_recall(scores, # a score per pair (NaN: never a duplicate)
                      truth, # True for the pairs that are duplicates
                      threshold:float)->tuple[float, float]:
@@ -145,7 +179,7 @@ def precision_recall(scores, # a score per pair (NaN: never a duplicate)
     hits = (called & truth).sum()
     return float(hits / max(called.sum(), 1)), float(hits / max(truth.sum(), 1))
 
-# %% ../nbs/17_duplicates.ipynb #74458bbb
+# %% ../nbs/17_duplicates.ipynb #4af81a31
 def calibrate_threshold(scores, truth, # as for `precision_recall`
                         min_precision:float=0.98, # the least precision the threshold must give
                        )->tuple[float, float, float]:
@@ -157,7 +191,7 @@ def calibrate_threshold(scores, truth, # as for `precision_recall`
         if precision >= min_precision: return float(threshold), precision, recall
     return float('inf'), 1.0, 0.0
 
-# %% ../nbs/17_duplicates.ipynb #1ae49edd
+# %% ../nbs/17_duplicates.ipynb #4a379155
 def connected_groups(pairs:pd.DataFrame)->dict:
     "{id: group} for the ids of `pairs` (id_a, id_b), groups numbered from the largest (0)."
     parent = {}
@@ -170,7 +204,7 @@ def connected_groups(pairs:pd.DataFrame)->dict:
     order = sorted(members, key=lambda ids: (-len(ids), ids[0]))
     return {x: g for g, ids in enumerate(order) for x in ids}
 
-# %% ../nbs/17_duplicates.ipynb #da04b2c1
+# %% ../nbs/17_duplicates.ipynb #f0748ccd
 def file_facts(paths)->pd.DataFrame:
     "width, height, bytes and mtime of each file (0 and NaN where it can't be read)."
     rows = []
@@ -188,7 +222,7 @@ def keep_order(facts:pd.DataFrame)->pd.DataFrame:
     return facts.assign(pixels=facts.width * facts.height).sort_values(
         ['pixels', 'bytes', 'mtime', 'path'], ascending=[False, False, True, True]).drop(columns='pixels')
 
-# %% ../nbs/17_duplicates.ipynb #cf93a61a
+# %% ../nbs/17_duplicates.ipynb #b5784056
 @dataclass
 class Duplicates:
     "Near-duplicate pairs and the groups they form."
@@ -200,7 +234,7 @@ class Duplicates:
         return (f"Duplicates({len(self.pairs)} pairs in {self.images.group.nunique()} groups, "
                 f"threshold {self.threshold})")
 
-# %% ../nbs/17_duplicates.ipynb #b8faf34f
+# %% ../nbs/17_duplicates.ipynb #63e1d420
 def _images(pairs:pd.DataFrame, groups:dict)->pd.DataFrame:
     "One row per image of a group, the suggested keeper of each group first with keep=True."
     paths = dict(zip(pairs.id_a, pairs.path_a)) | dict(zip(pairs.id_b, pairs.path_b))
@@ -211,7 +245,7 @@ def _images(pairs:pd.DataFrame, groups:dict)->pd.DataFrame:
     columns = ['group', 'id', 'path', 'keep', 'width', 'height', 'bytes', 'mtime']
     return ordered.assign(keep=keep)[columns].reset_index(drop=True)
 
-# %% ../nbs/17_duplicates.ipynb #baf05363
+# %% ../nbs/17_duplicates.ipynb #ce1a244b
 def find_duplicates(store:GalleryStore, # any gallery store
                     threshold:float=DUPLICATE_THRESHOLD, # the least hash similarity of a duplicate
                     candidates:float=CANDIDATE_THRESHOLD, # the least cosine a pair needs to be checked
@@ -229,7 +263,7 @@ def find_duplicates(store:GalleryStore, # any gallery store
                               ignore_index=True)
     return Duplicates(pairs, _images(pairs, groups), threshold, checked)
 
-# %% ../nbs/17_duplicates.ipynb #a78ad1ca
+# %% ../nbs/17_duplicates.ipynb #0c79dbcf
 DUPLICATE_FORMATS = ('csv', 'json') # what `write_duplicates` writes
 
 def duplicates_json(found:Duplicates)->dict:
@@ -241,7 +275,7 @@ def duplicates_json(found:Duplicates)->dict:
     return dict(threshold=found.threshold, candidates=found.candidates, groups=groups,
                 pairs=found.pairs.to_dict('records'))
 
-# %% ../nbs/17_duplicates.ipynb #2aabbe93
+# %% ../nbs/17_duplicates.ipynb #cad459dd
 def write_duplicates(found:Duplicates, dest, # a file, or a text stream (e.g. sys.stdout)
                      format:str='csv', # one of `DUPLICATE_FORMATS`
                     ):
@@ -258,7 +292,7 @@ def _plain(value):
     if isinstance(value, np.generic): return value.item()
     raise TypeError(f"{type(value).__name__} is not JSON data")
 
-# %% ../nbs/17_duplicates.ipynb #beddeb21
+# %% ../nbs/17_duplicates.ipynb #ffece653
 def plot_pairs(pairs:pd.DataFrame, # from `find_duplicates` (or `verify_pairs`)
                n:int=8, # pairs to draw, from the top
                size:float=2.0, # inches per picture
@@ -273,7 +307,7 @@ def plot_pairs(pairs:pd.DataFrame, # from `find_duplicates` (or `verify_pairs`)
         for ax, path in ((left, row.path_a), (right, row.path_b)):
             try: ax.imshow(open_image(path, draft_size=256))
             except ImageError: ax.text(0.5, 0.5, 'unreadable', ha='center')
-            ax.set_title(Path(path).name, fontsize=8)
+            ax.set_title('/'.join(Path(path).parts[-2:]), fontsize=7)  # folder/file
         left.text(1.05, -0.08, f"cosine {row.cosine:.2f}, match {row.match:.2f}",
                   transform=left.transAxes, ha='center', fontsize=8)
     fig.tight_layout()
