@@ -6,29 +6,31 @@ time and peak memory on random vectors.
 
 1. **Quality.** Needs the unseen-instance benchmark (`python benchmarks/instances.py`, chapter 15).
    Each of its distinct photos becomes an original (shrunk to a 768 px short side, JPEG 92) and
-   `--copies` near-copies of it, each drawn with a seeded generator: at random a crop keeping 90-100 %
-   of the area (same aspect ratio), a saturation (0.6-1.4), brightness (0.75-1.25) or contrast
-   (0.75-1.25) change (each with probability 0.4), grey (0.1); always a resize to 25-100 % and a
-   JPEG re-encoding at quality 30-95. They are mixed with the photo's 40 hard views from chapter 15
-   (which are NOT duplicates of anything: a pair of views of one object counts as a false positive).
+   `--copies` near-copies of it, each drawn with a seeded generator: at random a crop keeping
+   90-100 % of the area (same aspect ratio), a saturation (0.6-1.4), brightness (0.75-1.25) or
+   contrast (0.75-1.25) change (each with probability 0.4), grey (0.1); always a resize to 25-100 %
+   and a JPEG re-encoding at quality 30-95. They are mixed with the photo's 40 hard views from
+   chapter 15 (which are NOT duplicates of anything: a pair of views of one object counts as a false
+   positive).
    Written to `<cache>/duplicates-v1/` with its `collection.csv`.
    Duplicates = pairs of {original, copies} of one photo. Frozen EfficientNet-Lite0 (ImageNet
    weights), average-pooled features, L2-normalised, in an in-memory `GalleryStore`;
    `near_pairs` gives every pair's cosine, `file_hashes` every image's hash. Per seed, half the
    photos are for calibration (pairs with both images from them) and the other half held out
    (pairs with both images from them); `calibrate_threshold` (precision >= 0.98 on calibration)
-   picks each method's threshold, scored on the held-out pairs:
-   cosine alone, the hash alone, and the library's two steps (cosine >= CANDIDATE_THRESHOLD, then
-   the hash), calibrated and at the library's DUPLICATE_THRESHOLD.
+   picks each method's threshold, scored on the held-out pairs: cosine alone, the hash alone
+   (and with the classic 8 x 8 frequencies), and the library's two steps (cosine >=
+   CANDIDATE_THRESHOLD, then the hash), calibrated and at the library's DUPLICATE_THRESHOLD.
 2. **Scale.** Random unit vectors (`--rows` x 512, float32, seeded) with 100 planted near-copies,
    in the same in-memory store; `near_pairs` at CANDIDATE_THRESHOLD, in a child process per size:
    wall time, and peak resident memory above the gallery (Linux: VmHWM after resetting it, less
-   VmRSS with the gallery loaded). With `--outer-blocks K` only the first K blocks are joined against
-   the rest (the same kernel and tiles, so the same peak), and the whole join's time is extrapolated
-   from the time per block pair; used for 10^6, whose full join takes over an hour on 2 cores.
+   VmRSS with the gallery loaded). With `--outer-blocks K` only the first K blocks are joined
+   against the rest (the same kernel and tiles, so the same peak), and the whole join's time is
+   extrapolated from the time per block pair; used for 10^6, whose full join takes over an hour
+   on 2 cores.
 
-Writes results/duplicates.json, results/duplicates.md and results/duplicates.png (the held-out
-false positives at the library's threshold, best first).
+Writes results/duplicates.json, results/duplicates.md and results/duplicates.png (the false
+positives of the library's two steps at its threshold, over all pairs, best first).
 """
 import argparse, json, math, os, platform, subprocess, sys, time
 from pathlib import Path
@@ -38,6 +40,7 @@ import torch
 from imgsim.data import open_image, load_manifest
 from imgsim.gallery import GalleryStore
 from imgsim.views import photo_key
+from imgsim.duplicates import _DCT, HASH_SIDE
 from imgsim.duplicates import (near_pairs, file_hashes, verify_pairs, calibrate_threshold,
                                precision_recall, plot_pairs, CANDIDATE_THRESHOLD,
                                DUPLICATE_THRESHOLD)
@@ -74,8 +77,8 @@ def near_copy(photo:Image.Image, rng:np.random.Generator):
     if rng.random() < 0.1:
         photo = ImageOps.grayscale(photo).convert('RGB'); steps['grey'] = True
     factor = rng.uniform(0.25, 1.0); steps['resize'] = round(factor, 3)
-    photo = photo.resize((max(1, round(photo.width * factor)), max(1, round(photo.height * factor))),
-                         Image.LANCZOS)
+    size = (max(1, round(photo.width * factor)), max(1, round(photo.height * factor)))
+    photo = photo.resize(size, Image.LANCZOS)
     steps['jpeg'] = int(rng.integers(30, 96))
     return photo, steps['jpeg'], steps
 
@@ -88,7 +91,8 @@ def build(views:pd.DataFrame, dest:Path, copies:int, seed:int=0)->pd.DataFrame:
         key = photo_key(source)
         photo = open_image(source, draft_size=WORK_SIDE)
         scale = min(1, WORK_SIDE / min(photo.size))
-        photo = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.LANCZOS)
+        size = (round(photo.width * scale), round(photo.height * scale))
+        photo = photo.resize(size, Image.LANCZOS)
         (dest/key).mkdir(exist_ok=True)
         photo.save(dest/key/'original.jpg', quality=92)
         rows.append(dict(path=str(dest/key/'original.jpg'), photo=key, kind='original',
@@ -105,6 +109,13 @@ def build(views:pd.DataFrame, dest:Path, copies:int, seed:int=0)->pd.DataFrame:
     table.to_csv(dest/'collection.csv', index=False)
     return table
 
+def classic_hash(path)->np.ndarray:
+    "The hash with the classic 8 x 8 low frequencies (63 bits) instead of the library's 12 x 12."
+    grey = open_image(path, draft_size=4 * HASH_SIDE).convert('L').resize((HASH_SIDE, HASH_SIDE),
+                                                                          Image.BOX)
+    low = (_DCT @ np.asarray(grey, np.float64) @ _DCT.T)[:8, :8].ravel()[1:]
+    return low > np.median(low)
+
 def labelled_pairs(table:pd.DataFrame, features:np.ndarray)->pd.DataFrame:
     "Every pair with its cosine, its hash match, whether it is a duplicate, and what kind of pair."
     store = MemoryGallery(features / np.linalg.norm(features, axis=1, keepdims=True),
@@ -114,6 +125,8 @@ def labelled_pairs(table:pd.DataFrame, features:np.ndarray)->pd.DataFrame:
     bits = np.stack([hashes[p] for p in table.path])
     a, b = pairs.id_a.to_numpy(), pairs.id_b.to_numpy()
     pairs['match'] = (bits[a] == bits[b]).mean(1)
+    classic = np.stack([classic_hash(p) for p in table.path])
+    pairs['match_8x8'] = (classic[a] == classic[b]).mean(1)
     photo, kind = table.photo.to_numpy(), table.kind.to_numpy()
     instance = table.instance.fillna('').to_numpy()
     same_photo = photo[a] == photo[b]
@@ -171,6 +184,8 @@ def quality(a)->dict:
         result['seeds'][seed] = {
             'cosine alone': scored(pairs, cosine, calibration, test),
             'hash alone': scored(pairs, match, calibration, test),
+            'hash alone, 8 x 8 frequencies': scored(pairs, pairs.match_8x8.to_numpy(np.float64),
+                                                    calibration, test),
             'candidates then hash (the library)': scored(pairs, two_steps, calibration, test,
                                                          DUPLICATE_THRESHOLD)}
         print('seed', seed, json.dumps(result['seeds'][seed]), flush=True)
@@ -194,8 +209,9 @@ class FirstBlocks(MemoryGallery):
         super().__init__(vectors, paths); self.blocks, self.calls = blocks, 0
     def iterate(self, rows=65_536):
         self.calls += 1
+        outer = self.calls == 1  # (the count moves on while this generator is still running)
         for n, chunk in enumerate(super().iterate(rows)):
-            if self.calls == 1 and self.blocks and n >= self.blocks: return
+            if outer and self.blocks and n >= self.blocks: return
             yield chunk
 
 def scale_child(rows:int, dims:int, outer_blocks:int)->dict:
@@ -251,13 +267,15 @@ def cpu()->str:
 
 def markdown(result:dict)->str:
     lines = [f"# Near-duplicates (chapter 17)", "",
-             f"`{result['command']}` on {result['date']}, {result['cpu']}, {os.cpu_count()} cores.", ""]
+             f"`{result['command']}` on {result['date']}, {result['cpu']}, "
+             f"{os.cpu_count()} cores.", ""]
     q = result.get('quality')
     if q:
         lines += [f"**Quality**: {q['photos']} photos; images {q['images']}; {q['pairs']:,} pairs, "
-                  f"{q['duplicate_pairs']} of them duplicates and {q['view_pairs_of_one_object']:,} "
-                  "pairs of views of one object (hard negatives). Threshold chosen on half the photos "
-                  "(precision >= 0.98 there), scored on the other half.", "",
+                  f"{q['duplicate_pairs']} of them duplicates and "
+                  f"{q['view_pairs_of_one_object']:,} pairs of views of one object (hard "
+                  "negatives). Threshold chosen on half the photos (precision >= 0.98 there), "
+                  "scored on the other half.", "",
                   "| seed | method | threshold | held-out precision | held-out recall | "
                   "held-out false positives |", "|---|---|---|---|---|---|"]
         for seed, methods in q['seeds'].items():
@@ -271,10 +289,11 @@ def markdown(result:dict)->str:
                                  f"{DUPLICATE_THRESHOLD} | {d['precision']} | {d['recall']} | "
                                  f"{d['false_positives']} |")
         lines += ["", f"Candidates: cosine >= {q['candidates']['threshold']} keeps "
-                  f"{q['candidates']['pairs']:,} pairs and {q['candidates']['duplicates_kept']:.1%} "
-                  f"of the duplicates. Ranges: {q['ranges']}.", "",
-                  f"False positives at the default over all pairs: {q['false_positives_at_default']}"
-                  " (the top ones in duplicates.png).", ""]
+                  f"{q['candidates']['pairs']:,} pairs and "
+                  f"{q['candidates']['duplicates_kept']:.1%} of the duplicates. "
+                  f"Ranges: {q['ranges']}.", "",
+                  "False positives at the default over all pairs: "
+                  f"{q['false_positives_at_default']} (the top ones in duplicates.png).", ""]
     s = result.get('scale')
     if s:
         lines += ["**Scale** (random unit vectors, 512-d, threshold "
@@ -283,7 +302,8 @@ def markdown(result:dict)->str:
                   "peak above gallery MB | planted pairs found |", "|---|---|---|---|---|---|---|"]
         for r in s:
             whole = r.get('seconds_extrapolated', r['seconds'])
-            found = r.get('planted_found', f"{r.get('planted_found_in_joined_blocks')} (joined blocks)")
+            found = r.get('planted_found',
+                          f"{r.get('planted_found_in_joined_blocks')} (joined blocks)")
             lines.append(f"| {r['rows']:,} | {r['gallery_mb']} | {r['block_pairs_done']}/"
                          f"{r['block_pairs_total']} | {r['seconds']} | {whole}"
                          f"{' (extrapolated)' if 'seconds_extrapolated' in r else ''} | "
@@ -302,7 +322,7 @@ def main():
     torch.set_num_threads(2)
     out = HERE/'results'/'duplicates.json'
     result = json.loads(out.read_text()) if out.exists() else {}
-    result.update(command='python benchmarks/duplicates.py ' + ' '.join(sys.argv[1:]),
+    result.update(command=' '.join(['python benchmarks/duplicates.py', *sys.argv[1:]]),
                   date=time.strftime('%Y-%m-%d %H:%M'), cpu=cpu())
     if 'quality' in a.part: result['quality'] = quality(a)
     if 'scale' in a.part: result['scale'] = scale(a)

@@ -81,9 +81,9 @@ def _blocks(store:GalleryStore, block_rows:int, bf16:bool):
     "Each block of the gallery, as a `_Block`."
     for vectors, rows in store.iterate(block_rows): yield _block(vectors, rows, bf16)
 
-def _empty_gallery(store:GalleryStore)->DuplicatesError:
-    return DuplicatesError(f"the gallery is empty ({store!r}): add images to the run first "
-                           "(imgsim index --run RUN FOLDER)")
+def _empty_gallery()->DuplicatesError:
+    return DuplicatesError("the gallery is empty: add images to the run first "
+                           "(imgsim index --run RUN --images FOLDER)")
 
 # %% ../nbs/17_duplicates.ipynb #7bc92a99
 def _pairs_frame(found:list)->pd.DataFrame:
@@ -106,7 +106,7 @@ def near_pairs(store:GalleryStore, # any gallery store (read through `iterate`)
               )->pd.DataFrame:
     "Every pair of gallery rows with cosine >= `threshold`: id_a, path_a, id_b, path_b, cosine."
     threshold, count = checked_threshold(threshold), len(store)
-    if count == 0: raise _empty_gallery(store)
+    if count == 0: raise _empty_gallery()
     bf16 = shortlist == 'bf16' or (shortlist == 'auto' and cpu_has_bf16())
     blocks = -(-count // block_rows)
     bar = progress_bar(total=blocks * (blocks + 1) // 2, desc='pairs', unit='block',
