@@ -28,7 +28,7 @@ __all__ = ['api_key_header', 'WRITES_CLOSED', 'router', 'log', 'app', 'LimitUplo
            'OneLineStartupErrors', 'Hit', 'SearchResponse', 'FileResults', 'BatchSearchResponse', 'Problem',
            'GalleryImage', 'GalleryAdded', 'GalleryRemoved', 'Health', 'to_models', 'write_access', 'read_access',
            'service', 'search_upload', 'search_uploads', 'search_gallery_image', 'gallery_image', 'add_images',
-           'remove_image', 'health', 'index_page', 'create_app', 'serve']
+           'remove_image', 'health', 'index_page', 'duplicates', 'create_app', 'serve']
 
 # %% ../nbs/12_api.ipynb #3bc85c0b
 class LimitUploads:
@@ -325,6 +325,22 @@ def health(request:Request, svc:Service=Depends(service)):
 
 @router.get('/', response_class=HTMLResponse, include_in_schema=False)
 def index_page(): return (importlib.resources.files('imgsim')/'static'/'index.html').read_text()
+
+# %% ../nbs/12_api.ipynb #64674dfb
+_UNIT = "a number from 0 to 1; default: the library's (chapter 17)"
+
+@router.get('/duplicates', tags=['gallery'], responses={422: {'model': Problem}})
+def duplicates(threshold:Annotated[float|None, Query(ge=0, le=1, description=_UNIT)]=None,
+               candidates:Annotated[float|None, Query(ge=0, le=1, description=_UNIT)]=None,
+               svc:Service=Depends(service), _=Depends(read_access))->dict:
+    "Near-duplicate groups and pairs of the gallery (read only: nothing is removed)."
+    from imgsim.duplicates import (find_duplicates, duplicates_json, DuplicatesError,
+                                   DUPLICATE_THRESHOLD, CANDIDATE_THRESHOLD)  # chapter 17
+    threshold = DUPLICATE_THRESHOLD if threshold is None else threshold
+    candidates = CANDIDATE_THRESHOLD if candidates is None else candidates
+    try: found = find_duplicates(svc.run.gallery, threshold, candidates, progress=False)
+    except DuplicatesError as e: raise ServiceError(422, str(e)) from None
+    return duplicates_json(found)
 
 # %% ../nbs/12_api.ipynb #688abc5a
 log = logging.getLogger('imgsim.api')

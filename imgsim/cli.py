@@ -146,7 +146,25 @@ def _search_commands(commands, parser, run_help:str):
                         help="the collection's name (one per run on a server)")
     milvus.add_argument('--index', default='auto',
                         help="auto (FLAT, then HNSW for large galleries), FLAT, HNSW, ...")
+    _duplicates_command(commands, run_help)
     return parser
+
+# %% ../nbs/13_cli.ipynb #9d629804
+def _duplicates_command(commands, run_help:str):
+    "`imgsim duplicates`: its arguments (the command itself is in chapter 17, imported when run)."
+    found = commands.add_parser('duplicates', help="list near-duplicate gallery images (pairs, "
+                                "groups, the one to keep) as CSV or JSON; deletes nothing")
+    found.add_argument('--run', type=Path, default=None, help=run_help)
+    found.add_argument('--threshold', type=float, default=None,
+                       help="hash similarity a duplicate needs, 0 to 1 (default: 0.86, calibrated "
+                            "by benchmarks/duplicates.py)")
+    found.add_argument('--candidates', type=float, default=None,
+                       help="cosine a pair of gallery vectors needs to be checked (default: 0.5)")
+    found.add_argument('--format', default='csv', choices=['csv', 'json'],
+                       help="csv: one row per image, `keep` marks the one to keep; json: groups "
+                            "and pairs (default: csv)")
+    found.add_argument('--out', type=Path, default=None, help="file to write (default: stdout)")
+    found.add_argument('--picture', type=Path, default=None, help="a PNG of the top pairs")
 
 # %% ../nbs/13_cli.ipynb #2a482eb3
 class UsageError(ValueError):
@@ -326,6 +344,27 @@ def _collection(path:Path, for_ray:bool=False):
             return collection_table(path)
         from imgsim.data import load_collection
         return load_collection(path)
+
+# %% ../nbs/13_cli.ipynb #774c742e
+def _duplicates(a):
+    for flag, value in (('--threshold', a.threshold), ('--candidates', a.candidates)):
+        if value is not None and not 0 <= value <= 1:
+            raise UsageError(f"{flag} must be a number from 0 to 1, not {value}")
+    from imgsim.run import Run
+    from imgsim.duplicates import (find_duplicates, write_duplicates, plot_pairs,
+                                   DUPLICATE_THRESHOLD, CANDIDATE_THRESHOLD)  # chapter 17
+    found = find_duplicates(Run(a.run or default_run_dir()).gallery,
+                            DUPLICATE_THRESHOLD if a.threshold is None else a.threshold,
+                            CANDIDATE_THRESHOLD if a.candidates is None else a.candidates)
+    if a.picture: plot_pairs(found.pairs).savefig(a.picture)
+    groups = int(found.images.group.nunique())
+    _say(f"imgsim: {len(found.pairs)} near-duplicate pair(s) in {groups} group(s); "
+         f"{int((~found.images.keep).sum())} image(s) not suggested to keep")
+    write_duplicates(found, a.out or sys.stdout, a.format)
+    if a.out: return {'out': str(a.out), 'pairs': len(found.pairs), 'groups': groups}
+
+COMMANDS['duplicates'] = _duplicates
+_ERRORS_OF_LOADED_MODULES['imgsim.duplicates'] = 'DuplicatesError'
 
 # %% ../nbs/13_cli.ipynb #fca65551
 def _show_warning(message, category, filename, lineno, file=None, line=None):
