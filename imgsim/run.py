@@ -203,7 +203,7 @@ def search_vectors(self:Run, queries:np.ndarray, k:int=10, exclude=None)->tuple[
             dba = self._augmented_gallery()
             find, vectors_of = (lambda q, n: dba.search(q, n, exclude)), (lambda i: dba.vectors[dba.positions(i)])
         else: find, vectors_of = (lambda q, n: self.gallery.search(q, n, exclude)), (lambda i: self.gallery.get(i)[0])
-        if r.query_expansion:
+        if r.query_expansion and len(self.gallery) > (exclude is not None):
             scores, ids = find(queries, r.query_expansion)
             queries = _expanded(queries, scores, vectors_of(ids.ravel()).reshape(*ids.shape, -1), r.alpha)
         return find(queries, k)

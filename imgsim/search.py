@@ -316,6 +316,9 @@ def sync(self:AugmentedGallery, ids, fetch)->int:
 def search(self:AugmentedGallery, queries:np.ndarray, k:int=10, exclude=None, **kwargs
           )->tuple[np.ndarray, np.ndarray]:
     "(Q, k) scores and ids among the augmented vectors; `exclude`: an id per query to omit (-1: none)."
+    queries = np.atleast_2d(queries)
+    if self.n - (exclude is not None) < 1:  # nothing to find (as the stores answer: no columns)
+        return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
     if exclude is not None:
         exclude, positions = np.asarray(exclude, np.int64).ravel(), np.full(len(exclude), -1)
         inside = np.isin(exclude, self.ids)
