@@ -192,6 +192,15 @@ def _save_augmentation(self:Run):
     buffer = BytesIO(); np.savez(buffer, model=self.manifest['files']['model']['sha256'], **self._augmented.state())
     with contextlib.suppress(OSError): write_durably(self.folder/DBA_STATE, buffer.getvalue()); self._unsaved = 0
 
+@patch
+def prepare_reranking(self:Run)->int:
+    "Bring the DBA vectors up to date now and keep them, so no search waits for them; their count."
+    if not self.reranking.database_augmentation or not len(self.gallery): return 0
+    with self._augmenting:
+        augmented = self._augmented_gallery()
+        if self._unsaved: self._save_augmentation()
+        return len(augmented)
+
 # %% ../nbs/09_run.ipynb #90bfbfa7
 @patch
 def search_vectors(self:Run, queries:np.ndarray, k:int=10, exclude=None)->tuple[np.ndarray, np.ndarray]:
@@ -245,6 +254,7 @@ def index_collection(run:Run, # a loaded run
             table, more = _new_files(run, table.assign(position=np.arange(len(table))), append)
             embeddings, skipped = embeddings[table.pop('position').to_numpy()], skipped + more
         run.gallery.bulk_load(embeddings, table, replace=not append)
+    run.prepare_reranking()  # DBA at indexing: the first search does not pay for it
     return counts | {'added': len(table), 'skipped': skipped}
 
 def _new_files(run:Run, table:pd.DataFrame, append:bool)->tuple[pd.DataFrame, int]:

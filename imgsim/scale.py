@@ -628,6 +628,7 @@ def index_with_ray(run:Run, # a loaded run
                               + '\n  '.join(skipped), stacklevel=2)
     with additions_lock(run.folder):  # the duplicate check and the loading: one process at a time
         loaded = load_shards(run.gallery, shards, not append, table=table, duplicates=duplicates)
+    run.prepare_reranking()  # DBA at indexing, as `index_collection` does
     added = len(loaded)
     if 'out' not in kwargs:  # the run's own shards: loaded, so no longer needed to resume
         for shard in shards: shard.unlink(missing_ok=True)
