@@ -45,10 +45,12 @@ def evaluate_run(run:Run, # a loaded run
 def _own_gallery(gallery:np.ndarray, rows:pd.DataFrame, reranking:Reranking, ks, seed:int)->dict:
     "Leave-one-out without re-ranking; with it, held-out queries against the rest (no leak)."
     if not reranking.active: return retrieval_metrics(gallery, rows.label, ks=ks) | {'protocol': 'leave-one-out'}
-    try: rest, test = split_by_image(rows, 0.2, seed=seed)
-    except ValueError: return _each_left_out(gallery, rows, reranking, ks)  # too few to hold 20% out
+    try: rest, test = split_by_image(rows, 0.2, seed=seed); share = '20%, stratified'
+    except ValueError:  # under about 5 images a label: too few to hold 20% of each out
+        if len(rows) <= 500: return _each_left_out(gallery, rows, reranking, ks)
+        rest, test = _one_per_label(rows, seed); share = 'one image of a label, up to 20%'
     q, g = reranked(gallery[test.index], gallery[rest.index], reranking)
-    protocol = f"held-out queries: {len(test)} gallery images (20%, seed {seed}), re-ranked without them"
+    protocol = f"held-out queries: {len(test)} gallery images ({share}, seed {seed}), re-ranked without them"
     return retrieval_metrics(q, test.label, g, rest.label, ks=ks) | {'protocol': protocol}
 
 def _each_left_out(gallery:np.ndarray, rows:pd.DataFrame, reranking:Reranking, ks)->dict:
@@ -63,6 +65,13 @@ def _each_left_out(gallery:np.ndarray, rows:pd.DataFrame, reranking:Reranking, k
     means = {k: float(np.mean([m[k] for m in found])) for k in found[0] if k not in ('queries', 'unanswerable')}
     return means | {'queries': len(found), 'unanswerable': len(rows) - len(found),
                     'protocol': "leave-one-out, each query's contribution to the re-ranking taken out"}
+
+def _one_per_label(rows:pd.DataFrame, seed:int)->tuple[pd.DataFrame, pd.DataFrame]:
+    "(rest, queries): one image of each of up to 20% of the labels with two or more, drawn with `seed`."
+    paired = rows[rows.label.map(rows.label.value_counts()) >= 2]
+    firsts = paired.sample(frac=1, random_state=seed).groupby('label').head(1)
+    test = firsts.head(max(1, len(rows) // 5)).sort_index()
+    return rows.drop(test.index), test
 
 # %% ../nbs/10_pipeline.ipynb #ebdfb642
 def retrieval_examples(run:Run, n:int=12, k:int=5, seed:int=0)->tuple[pd.DataFrame, list]:
