@@ -8,7 +8,7 @@ The unseen-instance benchmark (chapter 15; build it once with `benchmarks/instan
 are split into a gallery and held-out queries: no query is ever in a gallery that DBA was computed
 on. Frozen EfficientNet-Lite0 features (average pooling) and the default head (`TrainConfig()`,
 trained on the training instances' views) are each scored plain, with αQE, with DBA, and with both:
-chapter 04's `query_expansion` and `database_augmentation`, α = 3. Top-1 and MAP@R of the test
+chapter 04's `reranked` (DBA, then αQE), α = 3. Top-1 and MAP@R of the test
 queries against the test gallery (chapter 05's `retrieval_metrics`).
 """
 import argparse, json, subprocess, sys, time, warnings
@@ -20,7 +20,7 @@ from imgsim.views import view_protocol
 from imgsim.model import load_backbone, embed_features
 from imgsim.extraction import extract_features
 from imgsim.train import train_head, TrainConfig
-from imgsim.search import query_expansion, database_augmentation
+from imgsim.search import Reranking, reranked
 from imgsim.evaluation import retrieval_metrics
 
 RERANKINGS = {'plain': (0, 0), 'aqe 2': (2, 0), 'dba 2': (0, 2), 'dba 2 + aqe 2': (2, 2),
@@ -29,12 +29,6 @@ RERANKINGS = {'plain': (0, 0), 'aqe 2': (2, 0), 'dba 2': (0, 2), 'dba 2 + aqe 2'
 def cpu()->str:
     lines = subprocess.run(['lscpu'], capture_output=True, text=True).stdout.splitlines()
     return next((l.split(':', 1)[1].strip() for l in lines if l.startswith('Model name')), '?')
-
-def reranked(queries, gallery, expansion:int, augmentation:int):
-    "Queries and gallery after DBA (k=`augmentation`) and then αQE (k=`expansion`); 0 leaves one out."
-    if augmentation: gallery = database_augmentation(gallery, augmentation, 3.0)
-    if expansion: queries = query_expansion(queries, gallery, expansion, 3.0)
-    return queries, gallery
 
 def main():
     p = argparse.ArgumentParser()
@@ -59,7 +53,7 @@ def main():
                       'head': embed_features(head, features)}
         for model, vectors in embeddings.items():
             for name, (expansion, augmentation) in RERANKINGS.items():
-                q, g = reranked(vectors[queries.index], vectors[gallery.index], expansion, augmentation)
+                q, g = reranked(vectors[queries.index], vectors[gallery.index], Reranking(expansion, augmentation))
                 m = retrieval_metrics(q, queries.label.values, g, gallery.label.values)
                 result.setdefault(f'{model}, {name}', {})[seed] = {
                     'top1': round(m['top1'], 4), 'map_at_r': round(m['map_at_r'], 4)}

@@ -206,6 +206,7 @@ class AugmentedGallery:
         self.k, self.alpha, self.memory_mb, self.n = k, alpha, memory_mb, 0
         self._ids, self._neighbours = np.zeros(0, np.int64), np.zeros((0, k), np.int64)
         self._scores, self._raw, self._vectors = np.zeros((0, k), np.float32), None, None
+        self._by_id = None # (order, ids in that order): for `positions`, dropped on each change
     def __len__(self): return self.n
     ids = property(lambda self: self._ids[:self.n])               # row ids, in row order
     raw = property(lambda self: self._raw[:self.n])               # the vectors as given
@@ -266,7 +267,7 @@ def add(self:AugmentedGallery, ids, vectors:np.ndarray)->np.ndarray:
     if self._raw is None: self._raw = self._vectors = np.zeros((0, vectors.shape[1]), np.float32)
     self._raw, self._vectors, self._ids, self._neighbours, self._scores = (
         _room(b, end) for b in (self._raw, self._vectors, self._ids, self._neighbours, self._scores))
-    self._raw[start:end], self._ids[start:end], self.n = vectors, ids, end
+    self._raw[start:end], self._ids[start:end], self.n, self._by_id = vectors, ids, end, None
     new = np.arange(start, end)
     if len(new) * 8 >= start: rows = np.arange(end)  # mostly new: every row again, in one pass
     else: rows = np.concatenate([self._entered(start, vectors), new])
@@ -279,9 +280,11 @@ def add(self:AugmentedGallery, ids, vectors:np.ndarray)->np.ndarray:
 @patch
 def positions(self:AugmentedGallery, ids)->np.ndarray:
     "The rows of `ids`; an unknown id raises `KeyError`."
-    ids, order = np.asarray(ids, np.int64).ravel(), np.argsort(self.ids, kind='stable')
-    found = np.minimum(np.searchsorted(self.ids[order], ids), max(self.n - 1, 0))
-    known = (self.n > 0) & (self.ids[order][found] == ids) if self.n else np.zeros(len(ids), bool)
+    if self._by_id is None:  # sorted once per change, not once per search
+        order = np.argsort(self.ids, kind='stable'); self._by_id = (order, self.ids[order])
+    (order, ordered), ids = self._by_id, np.asarray(ids, np.int64).ravel()
+    found = np.minimum(np.searchsorted(ordered, ids), max(self.n - 1, 0))
+    known = ordered[found] == ids if self.n else np.zeros(len(ids), bool)
     if not known.all(): raise KeyError(f"no gallery image with id {', '.join(map(str, ids[~known]))}")
     return order[found]
 
@@ -294,7 +297,7 @@ def remove(self:AugmentedGallery, ids)->np.ndarray:
     moved = np.cumsum(keep) - 1  # each kept row's new position
     for name in ('_raw', '_vectors', '_ids', '_neighbours', '_scores'):
         buffer = getattr(self, name); buffer[:keep.sum()] = buffer[:self.n][keep]
-    self.n = int(keep.sum())
+    self.n, self._by_id = int(keep.sum()), None
     self._neighbours[:self.n] = np.where(self.neighbours >= 0, moved[self.neighbours], -1)
     rows = np.nonzero(hit[keep])[0]
     if len(rows):
