@@ -1,4 +1,4 @@
-"""Backbones from timm and open_clip (chapter 16) beside ResNet-50: extraction speed on this CPU,
+"""Backbones from timm and open_clip (chapter 17) beside ResNet-50: extraction speed on this CPU,
 input size, feature size, parameters.
 
     python benchmarks/backbones.py [--images 16] [--rounds 3] [--out backbones.json]

@@ -3,7 +3,7 @@
     python benchmarks/defaults.py [--views ~/.cache/imgsim/wallpapers/views-v1] [--seeds 0 1 2]
                                   [--out defaults.json]
 
-The unseen-instance benchmark (chapter 15; build it once with `benchmarks/instances.py`). Per seed,
+The unseen-instance benchmark (chapter 16; build it once with `benchmarks/instances.py`). Per seed,
 `view_protocol` splits the instances into training instances and unseen test instances, whose views
 are split into a gallery and held-out queries: no query is ever in a gallery that DBA was computed
 on. Frozen EfficientNet-Lite0 features (average pooling) and the default head (`TrainConfig()`,

@@ -13,7 +13,7 @@ this one process; the figure is each descriptor's median rate over the rounds an
 baseline's median. The machine is shared: the JSON records the load average before and after.
 
 **Quality.** Frozen EfficientNet-Lite0 on the unseen-instance benchmark that
-`benchmarks/instances.py` writes (chapter 15: 152 instances of Debian wallpaper photos, 10 hard
+`benchmarks/instances.py` writes (chapter 16: 152 instances of Debian wallpaper photos, 10 hard
 views each): per seed, `view_protocol` holds half the instances out (the train half is unused: no
 head is trained), and within each held-out instance 3 views are queries, never in the gallery (the
 other 7). Each descriptor's features (`extract_features`, cached) are L2-normalised and ranked by

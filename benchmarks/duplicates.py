@@ -1,16 +1,16 @@
-"""Near-duplicate finding (chapter 17): precision and recall on held-out photos, and the self-join's
+"""Near-duplicate finding (chapter 18): precision and recall on held-out photos, and the self-join's
 time and peak memory on random vectors.
 
     python benchmarks/duplicates.py [--part quality scale] [--seeds 0 1 2] [--copies 5]
                                     [--rows 100000 1000000] [--outer-blocks 4]
 
-1. **Quality.** Needs the unseen-instance benchmark (`python benchmarks/instances.py`, chapter 15).
+1. **Quality.** Needs the unseen-instance benchmark (`python benchmarks/instances.py`, chapter 16).
    Each of its distinct photos becomes an original (shrunk to a 768 px short side, JPEG 92) and
    `--copies` near-copies of it, each drawn with a seeded generator: at random a crop keeping
    90-100 % of the area (same aspect ratio), a saturation (0.6-1.4), brightness (0.75-1.25) or
    contrast (0.75-1.25) change (each with probability 0.4), grey (0.1); always a resize to 25-100 %
    and a JPEG re-encoding at quality 30-95. They are mixed with the photo's 40 hard views from
-   chapter 15 (which are NOT duplicates of anything: a pair of views of one object counts as a false
+   chapter 16 (which are NOT duplicates of anything: a pair of views of one object counts as a false
    positive).
    Written to `<cache>/duplicates-v1/` with its `collection.csv`.
    Duplicates = pairs of {original, copies} of one photo. Frozen EfficientNet-Lite0 (ImageNet
@@ -266,7 +266,7 @@ def cpu()->str:
     return platform.processor()
 
 def markdown(result:dict)->str:
-    lines = [f"# Near-duplicates (chapter 17)", "",
+    lines = [f"# Near-duplicates (chapter 18)", "",
              f"`{result['command']}` on {result['date']}, {result['cpu']}, "
              f"{os.cpu_count()} cores.", ""]
     q = result.get('quality')

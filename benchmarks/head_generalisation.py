@@ -3,7 +3,7 @@
     python benchmarks/head_generalisation.py [--views ~/.cache/imgsim/wallpapers/views-v1]
                                              [--seeds 0 1 2] [--out head_generalisation.json]
 
-The unseen-instance benchmark (chapter 15's `view_collection`, built by `benchmarks/instances.py`):
+The unseen-instance benchmark (chapter 16's `view_collection`, built by `benchmarks/instances.py`):
 for each seed, `view_protocol` splits the instances into training instances and unseen test
 instances, whose views are split into a gallery and held-out queries. Frozen EfficientNet-Lite0
 features (average pooling, cosine) are the baseline. Heads train on the training instances' views:

@@ -1,4 +1,4 @@
-"""Build the unseen-instance benchmark (chapter 15) from Debian's wallpaper packages.
+"""Build the unseen-instance benchmark (chapter 16) from Debian's wallpaper packages.
 
     python benchmarks/instances.py [--cache ~/.cache/imgsim/wallpapers] [--views 10] [--no-update]
 

@@ -1,4 +1,4 @@
-"""Scaling out (chapter 14): Ray's overhead, Milvus Lite's approximate index vs FLAT vs our exact
+"""Scaling out (chapters 14 and 15): Ray's overhead, Milvus Lite's approximate index vs FLAT vs our exact
 search, and a sizing table for 10^8 and 10^9 images from the measured figures.
 
     nice -n 10 python benchmarks/scale.py ray --images 2000        # Ray vs single process
@@ -19,7 +19,8 @@ from imgsim.extraction import extract_features
 from imgsim.train import TrainConfig, TrainResult
 from imgsim.run import save_run, Run
 from imgsim.search import search
-from imgsim.scale import embed_with_ray, read_shard, milvus_client, MILVUS_INDEXES
+from imgsim.milvus import milvus_client, MILVUS_INDEXES
+from imgsim.distributed import embed_with_ray, read_shard
 
 RESULTS = Path(__file__).resolve().parent/'results'
 

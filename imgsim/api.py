@@ -327,7 +327,7 @@ def health(request:Request, svc:Service=Depends(service)):
 def index_page(): return (importlib.resources.files('imgsim')/'static'/'index.html').read_text()
 
 # %% ../nbs/12_api.ipynb #64674dfb
-_UNIT = "a number from 0 to 1; default: the library's (chapter 17)"
+_UNIT = "a number from 0 to 1; default: the library's (chapter 18)"
 
 @router.get('/duplicates', tags=['gallery'], responses={422: {'model': Problem}})
 def duplicates(threshold:Annotated[float|None, Query(ge=0, le=1, description=_UNIT)]=None,
@@ -335,7 +335,7 @@ def duplicates(threshold:Annotated[float|None, Query(ge=0, le=1, description=_UN
                svc:Service=Depends(service), _=Depends(read_access))->dict:
     "Near-duplicate groups and pairs of the gallery (read only: nothing is removed)."
     from imgsim.duplicates import (find_duplicates, duplicates_json, DuplicatesError,
-                                   DUPLICATE_THRESHOLD, CANDIDATE_THRESHOLD)  # chapter 17
+                                   DUPLICATE_THRESHOLD, CANDIDATE_THRESHOLD)  # chapter 18
     threshold = DUPLICATE_THRESHOLD if threshold is None else threshold
     candidates = CANDIDATE_THRESHOLD if candidates is None else candidates
     try: found = find_duplicates(svc.run.gallery, threshold, candidates, progress=False)

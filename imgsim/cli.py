@@ -35,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message): _fail(f"{message} (see {self.prog} --help)")
 
 _BACKBONE_HELP = ("default: resnet50, or efficientnet_lite0 when ResNet-50's weights can't be had; "
-                  "also timm:<model>, open_clip:<architecture>/<tag> (chapter 16)")
+                  "also timm:<model>, open_clip:<architecture>/<tag> (chapter 17)")
 
 def _backbone_name(name:str)->str:
     "A `--backbone` value: a built-in backbone, or a plug-in's (`imgsim.model.BACKBONE_PLUGINS`)."
@@ -151,7 +151,7 @@ def _search_commands(commands, parser, run_help:str):
 
 # %% ../nbs/13_cli.ipynb #9d629804
 def _duplicates_command(commands, run_help:str):
-    "`imgsim duplicates`: its arguments (the command itself is in chapter 17, imported when run)."
+    "`imgsim duplicates`: its arguments (the command itself is in chapter 18, imported when run)."
     found = commands.add_parser('duplicates', help="list near-duplicate gallery images (pairs, "
                                 "groups, the one to keep) as CSV or JSON; deletes nothing")
     found.add_argument('--run', type=Path, default=None, help=run_help)
@@ -301,13 +301,13 @@ def _serve(a):
     serve(a.run or default_run_dir(), a.host, a.port)
 
 def _index_with_ray(run, table, a)->dict:
-    from imgsim.scale import index_with_ray
+    from imgsim.distributed import index_with_ray
     address = None if a.ray == 'local' else a.ray
     return index_with_ray(run, table, address=address, append=a.append,
                           duplicates=a.allow_duplicates)
 
 def _milvus(a):
-    from imgsim.scale import use_milvus, is_milvus_server
+    from imgsim.milvus import use_milvus, is_milvus_server
     run, uri = a.run or default_run_dir(), a.uri
     if not is_milvus_server(uri) and len(Path(uri).parts) > 1:  # a path, from here: kept in the
         uri = os.path.relpath(Path(uri).resolve(), Path(run).resolve())  # run, relative to it
@@ -340,7 +340,7 @@ def _collection(path:Path, for_ray:bool=False):
     "The collection table of a folder or manifest named on the command line."
     with _checking_input():
         if for_ray:
-            from imgsim.scale import collection_table
+            from imgsim.distributed import collection_table
             return collection_table(path)
         from imgsim.data import load_collection
         return load_collection(path)
@@ -352,7 +352,7 @@ def _duplicates(a):
             raise UsageError(f"{flag} must be a number from 0 to 1, not {value}")
     from imgsim.run import Run
     from imgsim.duplicates import (find_duplicates, write_duplicates, plot_pairs,
-                                   DUPLICATE_THRESHOLD, CANDIDATE_THRESHOLD)  # chapter 17
+                                   DUPLICATE_THRESHOLD, CANDIDATE_THRESHOLD)  # chapter 18
     found = find_duplicates(Run(a.run or default_run_dir()).gallery,
                             DUPLICATE_THRESHOLD if a.threshold is None else a.threshold,
                             CANDIDATE_THRESHOLD if a.candidates is None else a.candidates)

@@ -21,18 +21,71 @@ from .data import ImageError, ImageDataset, cache_dir, image_transform
 from .data import IMAGENET_MEAN, IMAGENET_STD, normalize_images
 from .data import open_image, size_problem, MAX_IMAGE_PIXELS, RESIZE_ARITHMETIC
 from .model import (BackboneSpec, Runner, EmbeddingHead, embed_features, resolve_device,
-    to_tensor, to_numpy, cpu_has_bf16, Descriptor, as_descriptor, describe)
+    to_tensor, to_numpy, cpu_has_bf16, Descriptor, as_descriptor, DescriptorError, _GeMBackbone)
+from .data import resize_short_side
 
 # %% auto #0
 __all__ = ['JPEG_LIBRARIES', 'GPU_JPEG_LIBRARY', 'NVIMGCODEC_OPTIONS', 'NVIMGCODEC_HARDWARE_SHARE', 'MAX_DECODE_PIXELS',
            'CPU_DECODING', 'PIN_DECODING_THREADS', 'WORKER_NICENESS', 'DECODE_BETWEEN_BATCHES', 'CHUNK_ROWS',
            'DECODE_STREAM', 'RECEIVE_IN_THREAD', 'DECODE_PRIORITY', 'ONE_BUFFER_PER_BATCH', 'DECODE_THREADS',
-           'DEVICE_DECODING_WORKERS', 'feature_cache_key', 'device_decodable', 'EncodedImageDataset', 'packed_batch',
-           'unpacked_batch', 'jpeg_library', 'decode_jpegs', 'decode_batch', 'prefetched', 'extract_features',
-           'embed_images']
+           'DEVICE_DECODING_WORKERS', 'uint8_levels', 'scaled_images', 'describe', 'feature_cache_key',
+           'device_decodable', 'EncodedImageDataset', 'packed_batch', 'unpacked_batch', 'jpeg_library', 'decode_jpegs',
+           'decode_batch', 'prefetched', 'extract_features', 'embed_images']
 
 # %% ../nbs/02_extraction.ipynb #7870b8d6
 from .data import progress_bar
+
+# %% ../nbs/02_extraction.ipynb #8c7e2e2c
+def uint8_levels(images:torch.Tensor, # normalised float (N, 3, H, W), made from uint8 levels
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD, # the normalisation they went through
+                )->torch.Tensor:
+    "The uint8 levels that `normalize_images` turned into `images` (uint8 batches: as they are)."
+    if images.dtype == torch.uint8: return images
+    mean, std = [torch.tensor(v, device=images.device).view(-1, 1, 1) for v in (mean, std)]
+    return ((images * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)
+
+def scaled_images(images:torch.Tensor, # a square batch (N, 3, S, S): uint8, or normalised float
+                  scale:float, # the new side, as a multiple of S
+                  mean=IMAGENET_MEAN, std=IMAGENET_STD, # a float batch's normalisation
+                 )->torch.Tensor:
+    "A batch resized by `scale` (antialiased) as uint8 levels: the same pixels on any device."
+    if scale == 1: return images
+    side = max(1, round(images.shape[-1] * scale))
+    return resize_short_side(uint8_levels(images, mean, std), side)
+
+# %% ../nbs/02_extraction.ipynb #8de87f3f
+@patch
+def pooled_by(self:Runner, pooling:str='avg', # one of `POOLINGS`
+              gem_p:float=3.0, # GeM's exponent
+             )->Runner:
+    "This runner for average pooling, else a runner of its backbone pooled by GeM (kept)."
+    Descriptor(pooling, gem_p)  # checks both
+    if pooling == 'avg': return self
+    if not callable(getattr(self.backbone, 'feature_map', None)):
+        raise DescriptorError(f"the backbone {self.backbone.spec.name!r} gives no feature map, "
+                              "so it pools by average only: use pooling='avg'")
+    kept = self.__dict__.setdefault('_pooled', {})
+    if (pooling, gem_p) not in kept:
+        network = _GeMBackbone(self.backbone, gem_p)
+        kept[pooling, gem_p] = Runner(network, self.device, self.precision, self.engine)
+    return kept[pooling, gem_p]
+
+# %% ../nbs/02_extraction.ipynb #3d17f1c9
+def _unit(rows:np.ndarray)->np.ndarray:
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+def describe(runner:Runner, # the backbone, ready to run
+             images:torch.Tensor, # a square batch the runner takes (uint8, or normalised float)
+             descriptor:Descriptor|dict|None=None, # None: `Descriptor()`, one average-pooled view
+            )->np.ndarray:
+    "Descriptors (float32, one row per image) of a batch: each view pooled, several combined."
+    descriptor = as_descriptor(descriptor)
+    network = runner.pooled_by(descriptor.pooling, descriptor.gem_p)
+    flips = (False, True) if descriptor.flip else (False,)
+    spec = runner.backbone.spec
+    views = [network(view.flip(-1) if flipped else view) for flipped in flips
+             for view in (scaled_images(images, s, spec.mean, spec.std) for s in descriptor.scales)]
+    return views[0] if len(views) == 1 else _unit(sum(_unit(view) for view in views))
 
 # %% ../nbs/02_extraction.ipynb #ccea251f
 def feature_cache_key(table:pd.DataFrame, backbone:nn.Module, numerics:str,

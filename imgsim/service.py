@@ -14,7 +14,8 @@ import numpy as np, pandas as pd, torch
 from PIL import Image
 from fastcore.basics import patch
 from .data import ImageError, open_image, size_problem, MAX_IMAGE_PIXELS
-from .model import embed_features, describe
+from .model import embed_features
+from .extraction import describe
 from .checkpoint import RunError, MANIFEST, read_manifest
 from .run import Run, additions_lock, default_run_dir
 from .checkpoint import write_durably

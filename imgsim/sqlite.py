@@ -505,7 +505,7 @@ def __repr__(self:MigratingGallery): return f"MigratingGallery({self.store!r})"
 # %% ../nbs/08_sqlite.ipynb #ee9d5a41
 GALLERY_STORES = {'files': 'imgsim.sqlite.MigratingGallery', # name -> class
                   'sqlite': 'imgsim.sqlite.SqliteGallery',
-                  'milvus': 'imgsim.scale.MilvusGallery'}
+                  'milvus': 'imgsim.milvus.MilvusGallery'}
 
 def open_gallery(folder, manifest:dict, verify:bool=True)->GalleryStore:
     "The gallery store that a run's manifest names, opened."
