@@ -3,7 +3,7 @@ search, and a sizing table for 10^8 and 10^9 images from the measured figures.
 
     nice -n 10 python benchmarks/scale.py ray --images 2000        # Ray vs single process
     nice -n 15 python benchmarks/scale.py milvus --rows 1000000    # HNSW, IVF_FLAT vs FLAT vs imgsim.search
-    python benchmarks/scale.py sizing                              # the table, from the results
+    python benchmarks/scale.py sizing                              # the table, from measured figures
 
 Each part writes benchmarks/results/scale_<part>.json. The Milvus figures are Milvus Lite's (the
 embedded engine, in this process, on this machine), not a Milvus server's.
@@ -217,28 +217,51 @@ def _version(package:str)->str:
     except Exception: return '?'
 
 # ---- sizing ------------------------------------------------------------------------------------
+QUERY_NODE_GB, FILL = 256, 0.7  # a query node's memory, and the share the Milvus sizing tool fills
+SEGMENT_ROWS = 1_000_000  # the measured gallery: its cost per query grows with the rows searched
+
+def chosen(ann:dict, kind:str)->dict:
+    "The search setting of `kind` that imgsim uses (MILVUS_INDEXES) in the ANN benchmark."
+    return next(r for r in ann['indexes'][kind]['search'] if r['params'] == MILVUS_INDEXES[kind][1])
+
 def sizing():
+    "Per-node figures measured (extraction on an H200, a Milvus server at 10^6 rows) scaled up."
     ray_fig = json.loads((RESULTS/'scale_ray.json').read_text())
-    mil = json.loads((RESULTS/'scale_milvus.json').read_text())
-    ratio = min(1.0, ray_fig['steady_ratio'])
-    rows = []
+    ann = json.loads((RESULTS/'ann.json').read_text())
+    gpu = json.loads((RESULTS/'gpu'/'gpu_extract_h200_run9.json').read_text())
+    cpu = json.loads((RESULTS/'extract_speed.json').read_text())
+    gpu_img_s = gpu['images_per_second']['device_nvimgcodec']  # ResNet-50 fp16, decoded on the GPU
+    cpu_img_s = cpu['images_per_second']['default']  # ResNet-50 OpenVINO bf16, 2 cores
+    ratio = min(1.0, ray_fig['steady_ratio'])  # Ray's steady state measured above 1: not a gain
+    rows, empty = ann['rows'], ann['server_rss_gb_empty']
+    per_node = {}
+    for kind in ('FLAT', 'HNSW', 'IVF_FLAT'):
+        entry, setting = ann['indexes'][kind], chosen(ann, kind)
+        bytes_per_row = (entry['loaded_rss_gb'] - empty) * 2**30 / rows
+        per_node[kind] = {'search': setting['params'], 'recall_at_10': setting['recall_at_10'],
+                          'bytes_per_row': round(bytes_per_row), 'rows_per_gb': round(1e9 / bytes_per_row),
+                          'qps_8_clients_2_cores': setting['qps_8_clients'],
+                          'core_s_per_query_per_1e6_rows': round(ann['cores'] / setting['qps_8_clients'], 4)}
+    plan = []
     for n in (10**8, 10**9):
-        raw = n * 512 * 4
-        hnsw = raw + n * (2 * 16 * 4 + 16 * 4 / 4)  # level-0 links (2M x 4 B) + upper levels (~M/4 x 4 B)
-        sq8 = n * 512 + n * 8  # IVF_SQ8: one byte per dimension + ids
-        gpu_h = n / (9000 * ratio) / 3600
-        rows.append({'images': n, 'extraction_gpu_hours_h200': round(gpu_h, 1),
-                     'extraction_wall_hours_on_8_h200': round(gpu_h / 8, 1),
-                     'raw_vectors_tb': round(raw / 1e12, 3),
-                     'hnsw_memory_tb': round(hnsw / 1e12, 3), 'ivf_sq8_memory_tb': round(sq8 / 1e12, 3),
-                     'query_nodes_hnsw_256gb_at_70pct': int(np.ceil(hnsw / (256e9 * 0.7))),
-                     'query_nodes_ivf_sq8_256gb_at_70pct': int(np.ceil(sq8 / (256e9 * 0.7))),
-                     'index': 'HNSW (M=16)' if n <= 10**8 else 'IVF_SQ8 or DiskANN (HNSW needs ~2.2 TB RAM)'})
-    save('sizing', {'assumptions': {'gpu_img_s': 9000, 'ray_steady_ratio_measured': ray_fig['steady_ratio'],
-                                    'hnsw_recall_at_10_measured': mil.get('milvus_HNSW', {}).get('recall_at_10'),
-                                    'measured_rows': mil['rows'],
-                                    'query_node': '256 GB RAM, filled to 70% (Milvus sizing tool leaves headroom)'},
-                    'rows': rows})
+        gpu_h = n / (gpu_img_s * ratio) / 3600
+        row = {'images': n, 'extraction_h200_gpu_hours': round(gpu_h, 1),
+               'extraction_wall_hours_on_8_h200': round(gpu_h / 8, 1),
+               'extraction_cpu_node_hours_2_cores': round(n / cpu_img_s / 3600)}
+        for kind, f in per_node.items():
+            tb = n * f['bytes_per_row'] / 1e12
+            row[kind] = {'memory_tb': round(tb, 2),
+                         'query_nodes_256gb': int(np.ceil(tb * 1e12 / (QUERY_NODE_GB * 1e9 * FILL))),
+                         'cores_per_100_qps': int(np.ceil(100 * f['core_s_per_query_per_1e6_rows'] * n / SEGMENT_ROWS))}
+        plan.append(row)
+    save('sizing', {'measured': {'h200_img_s': gpu_img_s, 'cpu_img_s_2_cores': cpu_img_s,
+                                 'ray_steady_ratio': ray_fig['steady_ratio'], 'ann_rows': rows,
+                                 'ann_date': ann['date'], 'server': ann.get('server'),
+                                 'per_node': per_node},
+                    'assumptions': {'query_node': f'{QUERY_NODE_GB} GB RAM, filled to {FILL:.0%}',
+                                    'search_cost': 'linear in rows searched, as measured at 10^6 rows '
+                                                   '(default segments, one query per request, 8 clients)'},
+                    'plan': plan})
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser()
