@@ -120,6 +120,9 @@ def _more_commands(commands, parser):
     index.add_argument('--ray', nargs='?', const='local', default=None, metavar='ADDRESS',
                        help="embed on Ray: a cluster's address, or none to start Ray here "
                             "(pip install imgsim[scale])")
+    index.add_argument('--shard-rows', type=int, default=None, metavar='N',
+                       help="with --ray: images per shard, the unit of work and of resuming "
+                            "(default 1024)")
     evaluate = commands.add_parser('eval', help="print retrieval metrics as JSON")
     evaluate.add_argument('--run', type=Path, default=None, help=run_help)
     evaluate.add_argument('--queries', type=Path, default=None,
@@ -170,7 +173,8 @@ def _duplicates_command(commands, run_help:str):
 class UsageError(ValueError):
     "A mistake in a command's arguments or in the files they name: the user's to fix."
 
-_AT_LEAST_ONE = {'epochs': '--epochs', 'patience': '--patience', 'k': '-k'}
+_AT_LEAST_ONE = {'epochs': '--epochs', 'patience': '--patience', 'k': '-k',
+                 'shard_rows': '--shard-rows'}
 _COLLECTIONS = {'data': '--data', 'images': '--images', 'queries': '--queries'}
 
 # %% ../nbs/13_cli.ipynb #dc9eebe9
@@ -179,6 +183,8 @@ def check_arguments(a:argparse.Namespace):
     for name, flag in _AT_LEAST_ONE.items():
         if getattr(a, name, None) is not None and getattr(a, name) < 1:
             raise UsageError(f"{flag} must be at least 1")
+    if getattr(a, 'shard_rows', None) is not None and not a.ray:
+        raise UsageError("--shard-rows goes with --ray (images per Ray shard)")
     if getattr(a, 'margin', None) is not None and not 0 < a.margin <= 2:
         raise UsageError(f"--margin must be in (0, 2], not {a.margin}")
     for name in ('query_expansion', 'database_augmentation'):
@@ -303,8 +309,9 @@ def _serve(a):
 def _index_with_ray(run, table, a)->dict:
     from imgsim.distributed import index_with_ray
     address = None if a.ray == 'local' else a.ray
+    shards = {} if a.shard_rows is None else {'shard_rows': a.shard_rows}
     return index_with_ray(run, table, address=address, append=a.append,
-                          duplicates=a.allow_duplicates)
+                          duplicates=a.allow_duplicates, **shards)
 
 def _milvus(a):
     from imgsim.milvus import use_milvus, is_milvus_server

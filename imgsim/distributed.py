@@ -16,8 +16,8 @@ from .gallery import GalleryStore, with_hashes
 from .run import Run, additions_lock
 
 # %% auto #0
-__all__ = ['SHARD_ROWS', 'collection_table', 'plan_shards', 'write_shard', 'read_shard', 'shard_skipped', 'load_model',
-           'ShardEmbedder', 'embed_with_ray', 'load_shards', 'index_with_ray']
+__all__ = ['SHARD_ROWS', 'RAY_PASSES', 'collection_table', 'plan_shards', 'write_shard', 'read_shard', 'shard_skipped',
+           'load_model', 'ShardEmbedder', 'embed_with_ray', 'load_shards', 'index_with_ray']
 
 # %% ../nbs/15_distributed.ipynb #5cdb0b69
 def collection_table(source)->pd.DataFrame:
@@ -122,9 +122,13 @@ def embed_with_ray(folder, # the run directory (on a path every Ray node can rea
     model = read_manifest(folder, verify=False)['files']['model']['sha256']
     plan = plan_shards(table, model, shard_rows)
     out = Path(out or folder/'shards'); out.mkdir(parents=True, exist_ok=True)
-    todo = plan[[not (out/s).exists() for s in plan.shard]]
-    if len(todo):
-        _run_shards(folder, out, table, todo, address, cpus_per_actor, batch_size, on_shard)
+    for attempt in range(1, RAY_PASSES + 1):  # a lost worker's shards: another pass
+        todo = plan[[not (out/s).exists() for s in plan.shard]]
+        if not len(todo): break
+        try: _run_shards(folder, out, table, todo, address, cpus_per_actor, batch_size, on_shard)
+        except Exception as e:
+            if not _lost_worker(e): raise
+            _after_loss(e, attempt, plan, out)
     return [out/s for s in plan.shard]
 
 # %% ../nbs/15_distributed.ipynb #24d49c82
@@ -139,10 +143,13 @@ def _run_shards(folder, out, table, todo, address, cpus_per_actor, batch_size, o
         actors = int(gpus) if gpus >= 1 else max(1, int(cpus // cpus_per_actor))
         frame = _shard_frame(table, todo)  # one block per shard: no tasks besides the actors
         shards = ray.data.from_pandas([frame.iloc[[i]] for i in range(len(frame))])
-        done = shards.map_batches(ShardEmbedder, fn_constructor_args=(folder, out, batch_size),
-                                  batch_size=1, concurrency=min(actors, len(todo)),
-                                  num_gpus=1 if gpus >= 1 else 0,
-                                  num_cpus=0 if gpus >= 1 else cpus_per_actor)
+        with warnings.catch_warnings():  # max_restarts has no named parameter yet (Ray 2.60)
+            warnings.filterwarnings('ignore', message='`ray_remote_args` is deprecated')
+            done = shards.map_batches(ShardEmbedder, fn_constructor_args=(folder, out, batch_size),
+                                      batch_size=1, concurrency=min(actors, len(todo)),
+                                      num_gpus=1 if gpus >= 1 else 0,
+                                      num_cpus=0 if gpus >= 1 else cpus_per_actor,
+                                      max_restarts=0)  # a lost actor fails its shard at once
         rows = iter(done.iter_rows())
         try:
             for row in rows:
@@ -154,6 +161,28 @@ def _run_shards(folder, out, table, todo, address, cpus_per_actor, batch_size, o
             _end_ray_data_threads(threads_before)
     finally:
         if started: ray.shutdown()
+
+# %% ../nbs/15_distributed.ipynb #83154892
+RAY_PASSES = 3 # passes over the shards left when Ray loses a worker (a node stopped, a crash)
+
+def _lost_worker(error:BaseException|None)->bool:
+    "Whether `error`, or what caused it, is Ray losing a worker or a node (not our code failing)."
+    from ray.exceptions import RayActorError, WorkerCrashedError, NodeDiedError, ObjectLostError
+    lost = (RayActorError, WorkerCrashedError, NodeDiedError, ObjectLostError)
+    while error is not None and not isinstance(error, lost): error = error.__cause__
+    return error is not None
+
+# %% ../nbs/15_distributed.ipynb #1176edd4
+def _after_loss(error:Exception, attempt:int, plan:pd.DataFrame, out:Path):
+    "After a pass that lost a worker: say that the shards left run again, or stop in one line."
+    left = sum(not (out/s).exists() for s in plan.shard)
+    first = (str(error).strip() or '?').splitlines()[0]
+    why = f"{type(error).__name__}: {first if len(first) <= 100 else first[:99] + '…'}"
+    if attempt < RAY_PASSES:
+        return warnings.warn(f"Ray lost a worker ({why}): running the {left} of {len(plan)} "
+                             "shards left again", stacklevel=3)
+    raise RunError(f"Ray lost workers {attempt} times ({why}); {len(plan) - left} of {len(plan)} "
+                   f"shards are done, kept in {out}: run the same command again to resume")
 
 # %% ../nbs/15_distributed.ipynb #4c027883
 def _start_ray(ray, address:str|None):

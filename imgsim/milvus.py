@@ -58,7 +58,7 @@ def _locked(path:Path)->str:
             f"http://host:19530)")
 
 # %% ../nbs/14_milvus.ipynb #13525863
-MILVUS_FLAT_MAX = 200_000 # galleries up to this many rows are searched exactly (FLAT)
+MILVUS_FLAT_MAX = 100_000 # galleries up to this many rows are searched exactly (FLAT)
 MILVUS_INDEXES = { # index type -> (build parameters, search parameters)
     'FLAT': ({}, {}),
     'HNSW': ({'M': 16, 'efConstruction': 200}, {'ef': 128}),
