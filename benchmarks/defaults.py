@@ -30,6 +30,24 @@ def cpu()->str:
     lines = subprocess.run(['lscpu'], capture_output=True, text=True).stdout.splitlines()
     return next((l.split(':', 1)[1].strip() for l in lines if l.startswith('Model name')), '?')
 
+def view_features(views_dir:str)->tuple[np.ndarray, pd.DataFrame]:
+    "Frozen EfficientNet-Lite0 features of the benchmark's views (cached), and the views' table."
+    views = pd.read_csv(Path(views_dir)/'collection.csv')
+    views['path'] = [str(Path(views_dir)/p) for p in views.path]
+    return extract_features(views, load_backbone('efficientnet_lite0'), progress=False)
+
+def seed_split(features:np.ndarray, views:pd.DataFrame, seed:int)->tuple:
+    "One seed's training, gallery and query views, and the frozen and the default head's vectors."
+    protocol = view_protocol(views, seed=seed)
+    train = protocol[protocol.side == 'train']
+    gallery, queries = protocol[protocol.side == 'gallery'], protocol[protocol.side == 'query']
+    fit, validation = split_by_image(train, 0.2, seed=seed)
+    head = train_head(features[fit.index], fit.label, features[validation.index],
+                      validation.label, TrainConfig(seed=seed), progress=False).head
+    embeddings = {'frozen': F.normalize(torch.from_numpy(features), dim=1).numpy(),
+                  'head': embed_features(head, features)}
+    return train, gallery, queries, embeddings
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--views', default=str(Path.home()/'.cache/imgsim/wallpapers/views-v1'))
@@ -37,20 +55,11 @@ def main():
     p.add_argument('--out', default='defaults.json')
     a = p.parse_args()
     torch.set_num_threads(2)
-    backbone, start = load_backbone('efficientnet_lite0'), time.time()
-    views = pd.read_csv(Path(a.views)/'collection.csv')
-    views['path'] = [str(Path(a.views)/p) for p in views.path]
-    features, views = extract_features(views, backbone, progress=False)
+    start = time.time()
+    features, views = view_features(a.views)
     result = {}
     for seed in a.seeds:
-        protocol = view_protocol(views, seed=seed)
-        train = protocol[protocol.side == 'train']
-        gallery, queries = protocol[protocol.side == 'gallery'], protocol[protocol.side == 'query']
-        fit, validation = split_by_image(train, 0.2, seed=seed)
-        head = train_head(features[fit.index], fit.label, features[validation.index],
-                          validation.label, TrainConfig(seed=seed), progress=False).head
-        embeddings = {'frozen': F.normalize(torch.from_numpy(features), dim=1).numpy(),
-                      'head': embed_features(head, features)}
+        train, gallery, queries, embeddings = seed_split(features, views, seed)
         for model, vectors in embeddings.items():
             for name, (expansion, augmentation) in RERANKINGS.items():
                 q, g = reranked(vectors[queries.index], vectors[gallery.index], Reranking(expansion, augmentation))

@@ -12,7 +12,7 @@ from .model import cpu_has_bf16, resolve_device
 
 # %% auto #0
 __all__ = ['BF16_ERROR', 'RERANKING_DEFAULT', 'search', 'query_expansion', 'database_augmentation', 'Reranking', 'reranked',
-           'AugmentedGallery']
+           'AugmentedGallery', 'Whitening', 'learn_whitening']
 
 # %% ../nbs/04_search.ipynb #a59a7d17
 @torch.no_grad()
@@ -351,3 +351,46 @@ def restore(cls:AugmentedGallery, state:dict, vectors:np.ndarray, memory_mb:int=
     gallery._scores = np.asarray(state['scores'], np.float32).copy()
     gallery._augment(np.arange(gallery.n))
     return gallery
+
+# %% ../nbs/04_search.ipynb #3e954e64
+@dataclass(frozen=True, eq=False)
+class Whitening:
+    "PCA whitening learned on training vectors: `whitening(x)` centres, projects, rescales, L2-normalises."
+    mean: np.ndarray # (D,) the training vectors' mean
+    projection: np.ndarray # (D, d) principal directions, each over its (shrunk) standard deviation
+    shrinkage: float # how far the variances were pulled toward their mean (0: plain whitening)
+
+    def __call__(self, vectors:np.ndarray)->np.ndarray:
+        "The vectors whitened and L2-normalised, float32."
+        vectors = np.asarray(vectors, dtype=np.float64)
+        if vectors.ndim != 2 or vectors.shape[1] != len(self.mean):
+            raise ValueError(f"this whitening takes (N, {len(self.mean)}) vectors, not {vectors.shape}")
+        out = (vectors - self.mean) @ self.projection
+        return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+# %% ../nbs/04_search.ipynb #16457d3a
+def learn_whitening(vectors:np.ndarray, # (N, D) training vectors: never the gallery being evaluated
+                    shrinkage:float=0.3, # variances pulled toward their mean: 0 plain whitening, 1 none
+                    dim:int|None=None, # keep the first `dim` principal directions (default: all D)
+                   )->Whitening:
+    "PCA whitening with shrinkage (and optional dimension reduction), learned on `vectors`."
+    vectors = np.asarray(vectors, dtype=np.float64)
+    if vectors.ndim != 2 or len(vectors) < 2 or not np.isfinite(vectors).all():
+        raise ValueError("whitening learns from an (N, D) array of finite numbers with N >= 2, "
+                         f"not {vectors.shape}")
+    if not 0 <= shrinkage <= 1: raise ValueError(f"shrinkage must be in [0, 1], not {shrinkage}")
+    dim = vectors.shape[1] if dim is None else dim
+    if not 1 <= dim <= vectors.shape[1]:
+        raise ValueError(f"dim must be in 1..{vectors.shape[1]} (the vectors' size), not {dim}")
+    if shrinkage == 0 and dim >= len(vectors):
+        raise ValueError(f"{len(vectors)} vectors cannot whiten {dim} dimensions without shrinkage "
+                         "(their covariance is singular): use shrinkage > 0, a smaller dim, or more "
+                         "training vectors")
+    mean = vectors.mean(0)
+    variances, directions = np.linalg.eigh(np.cov(vectors - mean, rowvar=False))
+    variances, directions = variances[::-1][:dim].clip(0), directions[:, ::-1][:, :dim]
+    variances = (1 - shrinkage) * variances + shrinkage * variances.mean()
+    if not variances.min() > 1e-12 * max(variances.max(), 1e-300):  # a direction with no variance
+        raise ValueError("the training vectors do not vary along some of the directions kept: use "
+                         "shrinkage > 0 or a smaller dim (all-identical vectors cannot be whitened)")
+    return Whitening(mean, directions / np.sqrt(variances), shrinkage)

@@ -177,14 +177,17 @@ class TrainResult:
 
 # %% ../nbs/03_train.ipynb #c75f5c44
 def _fit(model:nn.Module, head:EmbeddingHead, batches, forward, embed_val, codes:torch.Tensor,
-         val_labels, config:TrainConfig, progress:bool, keep_start:bool=False)->TrainResult:
+         val_labels, config:TrainConfig, progress:bool, keep_start:bool=False,
+         monitor=None)->TrainResult:
     ("Shared training loop: P x K batches, triplet loss, validation, the best epoch kept, "
      "collapse detection.")
     criterion = TripletLoss(config.margin, config.mining)
     optimizer = _optimizer(model, head, config)
     steps = config.epochs * len(batches)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _learning_rate_factor(config, steps))
-    rows = [_validate(model, embed_val, val_labels, 0, math.nan, math.nan)] if keep_start else []
+    monitored = monitor or dict  # extra columns of each row, scored after validation
+    rows = [_validate(model, embed_val, val_labels, 0, math.nan, math.nan) | monitored()
+            ] if keep_start else []
     start = time.perf_counter()
     score = f'val_{config.select_by}'
     best, best_epoch, stale = (rows[0][score] if rows else -1.), 0, 0
@@ -192,7 +195,7 @@ def _fit(model:nn.Module, head:EmbeddingHead, batches, forward, embed_val, codes
     for epoch in range(1, config.epochs + 1):
         loss, active = _train_epoch(model, batches, forward, codes, criterion, optimizer, schedule,
                                     config, progress, epoch)
-        rows.append(row := _validate(model, embed_val, val_labels, epoch, loss, active))
+        rows.append(row := _validate(model, embed_val, val_labels, epoch, loss, active) | monitored())
         _report(row, progress)
         if (collapse := _collapse(row, config)) and not keep_start: raise collapse
         if collapse: break  # full mode: the best so far (at worst the start) stands
@@ -299,6 +302,16 @@ class _FeatureBatches:
             positions = torch.as_tensor(batch)
             yield self.x[positions.to(self.x.device)], positions
 
+# %% ../nbs/03_train.ipynb #358d9c20
+def _monitor(head:EmbeddingHead, monitor:tuple|None, shift, scale, device):
+    "A function giving the second set's Top-1 and MAP@R under the head as it is (None: no set)."
+    if monitor is None: return None
+    x = (to_tensor(monitor[0], device) - shift) * scale
+    def scores()->dict:
+        with torch.no_grad(): found = validation_scores(head(x), monitor[1])
+        return {'monitor_top1': found['top1'], 'monitor_map_at_r': found['map_at_r']}
+    return scores
+
 # %% ../nbs/03_train.ipynb #030db1d4
 def train_head(features:np.ndarray, # cached backbone features of the training images
                labels, # their labels
@@ -306,11 +319,14 @@ def train_head(features:np.ndarray, # cached backbone features of the training i
                val_labels, # their labels
                config:TrainConfig|None=None, # training settings (default: `TrainConfig()`)
                progress:bool=True, # show progress bars and per-epoch lines
+               monitor:tuple|None=None, # (features, labels) of a second set: scored, never picks the epoch
               )->TrainResult:
     "Light fine-tuning: train an `EmbeddingHead` with triplet loss on cached backbone features."
     config = config or TrainConfig()
     if len(features) != len(labels) or len(val_features) != len(val_labels):
         raise ValueError("features and labels differ in length")
+    if monitor is not None and len(monitor[0]) != len(monitor[1]):
+        raise ValueError("monitor: features and labels differ in length")
     torch.manual_seed(config.seed)
     device, codes = resolve_device(config.device), pd.factorize(to_numpy(labels))[0]
     sampler = PKSampler(codes, config.p, config.k, config.batches_per_epoch, seed=config.seed)
@@ -323,7 +339,7 @@ def train_head(features:np.ndarray, # cached backbone features of the training i
         with torch.no_grad(): return head(val_x)
     batches = _FeatureBatches(x, sampler)
     result = _fit(head, head, batches, head, embed_val, to_tensor(codes, device, torch.long),
-                  val_labels, config, progress)
+                  val_labels, config, progress, monitor=_monitor(head, monitor, shift, scale, device))
     fold_standardization(result.head, shift, scale)
     return result
 
@@ -331,8 +347,9 @@ def train_head(features:np.ndarray, # cached backbone features of the training i
 def plot_history(history:pd.DataFrame, # `TrainResult.history`
                  path=None, # save the figure here as PNG
                  best_epoch:int|None=None, # the epoch kept (`TrainResult.best_epoch`): marked
+                 monitor_name:str='second set', # what `train_head`'s `monitor` set holds
                 ):
-    "Loss and validation scores per epoch, side by side; the kept epoch marked."
+    "Loss and validation scores per epoch, side by side (a monitored set's too); the kept epoch marked."
     import matplotlib.pyplot as plt
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
     left.plot(history.epoch, history.loss, 'o-', label='triplet loss')
@@ -340,6 +357,11 @@ def plot_history(history:pd.DataFrame, # `TrainResult.history`
     left.set_xlabel('epoch'); left.set_title('training')
     right.plot(history.epoch, history.val_top1, 'o-', color='tab:green', label='Top-1')
     right.plot(history.epoch, history.val_map_at_r, 's--', color='tab:purple', label='MAP@R')
+    if 'monitor_map_at_r' in history:
+        right.plot(history.epoch, history.monitor_top1, 'o:', color='tab:olive',
+                   label=f'Top-1, {monitor_name}')
+        right.plot(history.epoch, history.monitor_map_at_r, 's:', color='tab:pink',
+                   label=f'MAP@R, {monitor_name}')
     right.set_xlabel('epoch'); right.set_title('validation')
     if best_epoch is not None:
         for axis in (left, right):
