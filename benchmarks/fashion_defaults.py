@@ -1,6 +1,7 @@
 """Fashion-MNIST with the defaults: frozen vs trained head, plain vs re-ranked (issues 32 and 33).
 
-    python benchmarks/fashion_defaults.py [--train 60000] [--test 10000] [--seeds 0 1 2]
+    python benchmarks/fashion_defaults.py [--train 60000] [--test 10000] [--seeds 0 1 2] [--threads 2]
+                                          [--out fashion_defaults.json]
 
 Class-level retrieval, EfficientNet-Lite0 (ImageNet weights), features cached by `extract_features`.
 The training split (or a stratified subset, `--train`) trains the head (`TrainConfig()`, 90%; the
@@ -41,8 +42,10 @@ def main():
     p.add_argument('--train', type=int, default=60000); p.add_argument('--test', type=int, default=10000)
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); p.add_argument('--root', default=FASHION_MNIST_DIR)
     p.add_argument('--extract-only', action='store_true')
+    p.add_argument('--out', default='fashion_defaults.json')
+    p.add_argument('--threads', type=int, default=2, help='torch threads (1 is steadier on a shared machine)')
     a = p.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     backbone, start = load_backbone('efficientnet_lite0'), time.time()
     train, test = subset('train', a.train, a.root), subset('test', a.test, a.root)
     train_f, train = extract_features(train, backbone); test_f, test = extract_features(test, backbone)
@@ -67,6 +70,6 @@ def main():
     out = {'command': 'python benchmarks/fashion_defaults.py ' + ' '.join(sys.argv[1:]),
            'date': time.strftime('%Y-%m-%d %H:%M'), 'cpu': cpu(), 'seconds': round(time.time() - start),
            'train': len(train), 'test': len(test), 'reranking': RERANKING_DEFAULT.__dict__, 'results': result}
-    (Path(__file__).parent/'results'/'fashion_defaults.json').write_text(json.dumps(out, indent=1))
+    (Path(__file__).parent/'results'/a.out).write_text(json.dumps(out, indent=1))
 
 if __name__ == '__main__': main()

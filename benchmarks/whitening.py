@@ -2,7 +2,7 @@
 
     python benchmarks/whitening.py [--views ~/.cache/imgsim/wallpapers/views-v1] [--seeds 0 1 2] [--out whitening.json]
 
-The unseen-instance benchmark (chapter 15; build it once with `benchmarks/instances.py`), held-out
+The unseen-instance benchmark (chapter 16; build it once with `benchmarks/instances.py`), held-out
 queries as in `benchmarks/defaults.py`. Per seed, `view_protocol` splits the instances into
 training instances and unseen test instances (gallery views and held-out query views). Whitening
 (chapter 04's `learn_whitening`) is learned on the training instances' views (760 vectors), never on

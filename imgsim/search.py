@@ -390,4 +390,7 @@ def learn_whitening(vectors:np.ndarray, # (N, D) training vectors: never the gal
     variances, directions = np.linalg.eigh(np.cov(vectors - mean, rowvar=False))
     variances, directions = variances[::-1][:dim].clip(0), directions[:, ::-1][:, :dim]
     variances = (1 - shrinkage) * variances + shrinkage * variances.mean()
+    if not variances.min() > 1e-12 * max(variances.max(), 1e-300):  # a direction with no variance
+        raise ValueError("the training vectors do not vary along some of the directions kept: use "
+                         "shrinkage > 0 or a smaller dim (all-identical vectors cannot be whitened)")
     return Whitening(mean, directions / np.sqrt(variances), shrinkage)
