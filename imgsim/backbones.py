@@ -206,9 +206,12 @@ def clip_weights_file(architecture:str, tag:str, download:bool=True)->Path:
 
 def _build_clip(architecture:str, tag:str, weights='imagenet', download:bool=True):
     if weights == 'imagenet' and not tag:
+        tags = plugin_library('open_clip').list_pretrained_tags_by_model(architecture)
+        if not tags: raise WeightsUnavailable(
+            f"open_clip publishes no pretrained weights for {architecture}: pick an architecture "
+            "that has some (open_clip.list_pretrained()), or weights='random' for random ones")
         raise WeightsUnavailable(f"open_clip:{architecture} names no pretrained weights: name a "
-            f"tag, e.g. open_clip:{architecture}/<tag> with one of: "
-            f"{', '.join(plugin_library('open_clip').list_pretrained_tags_by_model(architecture))}")
+            f"tag, e.g. open_clip:{architecture}/<tag> with one of: {', '.join(tags)}")
     tower = _clip_tower(architecture, tag)
     if weights == 'imagenet': weights = clip_weights_file(architecture, tag, download)
     return tower if weights is None else load_weights(tower, weights, prefix='visual.')
