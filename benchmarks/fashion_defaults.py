@@ -31,14 +31,12 @@ def cpu()->str:
 
 def scores(m:dict)->dict: return {k: round(m[k], 4) for k in ('top1', 'top5', 'map_at_r')}
 
-ALSO = []  # more re-rankings to score beside the default (--also)
-
-def both(gallery, gallery_labels, queries, query_labels)->dict:
-    "Plain and re-ranked scores of the queries against the gallery (no query is in the gallery)."
+def both(gallery, gallery_labels, queries, query_labels, also=())->dict:
+    "Plain and re-ranked scores (the default, and each of `also`) of queries against the gallery."
     q, g = reranked(queries, gallery, RERANKING_DEFAULT)
     found = {'plain': scores(retrieval_metrics(queries, query_labels, gallery, gallery_labels)),
              'reranked': scores(retrieval_metrics(q, query_labels, g, gallery_labels))}
-    for setting in ALSO:
+    for setting in also:
         q, g = reranked(queries, gallery, setting)
         name = f'dba {setting.database_augmentation} + aqe {setting.query_expansion}'
         found[name] = scores(retrieval_metrics(q, query_labels, g, gallery_labels))
@@ -55,7 +53,7 @@ def main():
     p.add_argument('--threads', type=int, default=2, help='torch threads (1 is steadier on a shared machine)')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    ALSO[:] = [Reranking(e, d, RERANKING_DEFAULT.alpha) for e, d in a.also]
+    also = [Reranking(e, d, RERANKING_DEFAULT.alpha) for e, d in a.also]
     backbone, start = load_backbone('efficientnet_lite0'), time.time()
     train, test = subset('train', a.train, a.root), subset('test', a.test, a.root)
     train_f, train = extract_features(train, backbone); test_f, test = extract_features(test, backbone)
@@ -63,7 +61,7 @@ def main():
     if a.extract_only: return
     unit = lambda x: F.normalize(torch.from_numpy(x), dim=1).numpy()
     ty, gy = test.label.to_numpy(), train.label.to_numpy()
-    result = {'frozen': both(unit(train_f), gy, unit(test_f), ty) |
+    result = {'frozen': both(unit(train_f), gy, unit(test_f), ty, also) |
                         {'test_leave_one_out': scores(retrieval_metrics(unit(test_f), ty))}}
     print('frozen', json.dumps(result['frozen']), flush=True)
     for seed in a.seeds:
@@ -73,7 +71,7 @@ def main():
                           TrainConfig(seed=seed), progress=False).head
         seconds = time.time() - t0
         gallery, queries = embed_features(head, train_f), embed_features(head, test_f)
-        result[f'head seed {seed}'] = both(gallery, gy, queries, ty) | {
+        result[f'head seed {seed}'] = both(gallery, gy, queries, ty, also) | {
             'test_leave_one_out': scores(retrieval_metrics(queries, ty)),
             'training_seconds': round(seconds, 1), 'training_images': len(fit)}
         print(seed, json.dumps(result[f'head seed {seed}']), flush=True)
