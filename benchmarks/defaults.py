@@ -1,7 +1,7 @@
 """What the defaults give: frozen features vs the trained head, each with and without re-ranking (issues 32, 33).
 
     python benchmarks/defaults.py [--views ~/.cache/imgsim/wallpapers/views-v1] [--seeds 0 1 2]
-                                  [--out defaults.json]
+                                  [--out defaults.json] [--also AQE DBA ALPHA ...]
 
 The unseen-instance benchmark (chapter 16; build it once with `benchmarks/instances.py`). Per seed,
 `view_protocol` splits the instances into training instances and unseen test instances, whose views
@@ -53,7 +53,10 @@ def main():
     p.add_argument('--views', default=str(Path.home()/'.cache/imgsim/wallpapers/views-v1'))
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--out', default='defaults.json')
+    p.add_argument('--also', nargs=3, type=float, action='append', default=[], metavar=('AQE', 'DBA', 'ALPHA'),
+                   help='also score this re-ranking (αQE k, DBA k, α)')
     a = p.parse_args()
+    rerankings = RERANKINGS | {f'dba {d:g} + aqe {e:g}, α {alpha:g}': (int(e), int(d), alpha) for e, d, alpha in a.also}
     torch.set_num_threads(2)
     start = time.time()
     features, views = view_features(a.views)
@@ -61,8 +64,8 @@ def main():
     for seed in a.seeds:
         train, gallery, queries, embeddings = seed_split(features, views, seed)
         for model, vectors in embeddings.items():
-            for name, (expansion, augmentation) in RERANKINGS.items():
-                q, g = reranked(vectors[queries.index], vectors[gallery.index], Reranking(expansion, augmentation))
+            for name, (expansion, augmentation, *alpha) in rerankings.items():
+                q, g = reranked(vectors[queries.index], vectors[gallery.index], Reranking(expansion, augmentation, *alpha))
                 m = retrieval_metrics(q, queries.label.values, g, gallery.label.values)
                 result.setdefault(f'{model}, {name}', {})[seed] = {
                     'top1': round(m['top1'], 4), 'map_at_r': round(m['map_at_r'], 4)}

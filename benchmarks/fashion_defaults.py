@@ -1,7 +1,7 @@
 """Fashion-MNIST with the defaults: frozen vs trained head, plain vs re-ranked (issues 32 and 33).
 
     python benchmarks/fashion_defaults.py [--train 60000] [--test 10000] [--seeds 0 1 2] [--threads 2]
-                                          [--out fashion_defaults.json] [--also AQE DBA ...]
+                                          [--out fashion_defaults.json] [--also AQE DBA [ALPHA] ...]
 
 Class-level retrieval, EfficientNet-Lite0 (ImageNet weights), features cached by `extract_features`.
 The training split (or a stratified subset, `--train`) trains the head (`TrainConfig()`, 90%; the
@@ -39,6 +39,7 @@ def both(gallery, gallery_labels, queries, query_labels, also=())->dict:
     for setting in also:
         q, g = reranked(queries, gallery, setting)
         name = f'dba {setting.database_augmentation} + aqe {setting.query_expansion}'
+        if setting.alpha != RERANKING_DEFAULT.alpha: name += f', α {setting.alpha:g}'
         found[name] = scores(retrieval_metrics(q, query_labels, g, gallery_labels))
     return found
 
@@ -48,12 +49,13 @@ def main():
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); p.add_argument('--root', default=FASHION_MNIST_DIR)
     p.add_argument('--extract-only', action='store_true')
     p.add_argument('--out', default='fashion_defaults.json')
-    p.add_argument('--also', nargs=2, type=int, action='append', default=[], metavar=('AQE', 'DBA'),
-                   help='also score this re-ranking (αQE k, DBA k; α as the default)')
+    p.add_argument('--also', nargs='+', type=float, action='append', default=[], metavar='AQE DBA [ALPHA]',
+                   help="also score this re-ranking (αQE k, DBA k and α, by default the default's)")
     p.add_argument('--threads', type=int, default=2, help='torch threads (1 is steadier on a shared machine)')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    also = [Reranking(e, d, RERANKING_DEFAULT.alpha) for e, d in a.also]
+    if any(len(v) not in (2, 3) for v in a.also): p.error('--also takes AQE DBA [ALPHA]: two or three numbers')
+    also = [Reranking(int(v[0]), int(v[1]), v[2] if len(v) == 3 else RERANKING_DEFAULT.alpha) for v in a.also]
     backbone, start = load_backbone('efficientnet_lite0'), time.time()
     train, test = subset('train', a.train, a.root), subset('test', a.test, a.root)
     train_f, train = extract_features(train, backbone); test_f, test = extract_features(test, backbone)

@@ -18,7 +18,7 @@ TRAIN_DEFAULTS = dict(epochs=15, lr=3e-4, margin=0.3, device='auto', seed=0, # `
 BACKBONE_NAMES = ('resnet50', 'efficientnet_lite0') # `imgsim.model.BACKBONES`' names
 AUGMENTATION_NAMES = ('flip', 'mild', 'strong') # `imgsim.data.AUGMENTATIONS`
 POOLING_NAMES = ('avg', 'gem') # `imgsim.model.POOLINGS`
-RERANKING_DEFAULTS = dict(query_expansion=2, database_augmentation=2, alpha=3.0) # `RERANKING_DEFAULT`'s
+RERANKING_DEFAULTS = dict(query_expansion=2, database_augmentation=1, alpha=3.0) # `RERANKING_DEFAULT`'s
 
 # %% ../nbs/13_cli.ipynb #4343e250
 class _Quiet(argparse.Action):

@@ -164,7 +164,7 @@ class Reranking:
     def active(self)->bool: return bool(self.query_expansion or self.database_augmentation)
 
 # %% ../nbs/04_search.ipynb #71cea99a
-RERANKING_DEFAULT = Reranking(query_expansion=2, database_augmentation=2, alpha=3.0)
+RERANKING_DEFAULT = Reranking(query_expansion=2, database_augmentation=1, alpha=3.0)
 
 @patch(cls_method=True)
 def from_dict(cls:Reranking, settings:dict|None)->Reranking:
