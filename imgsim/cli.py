@@ -99,6 +99,10 @@ def _train_command(commands, parser):
                             "such as product shots (benchmarks/README.md) (default: %(default)s)")
     train.add_argument('--select-by', default=d['select_by'], choices=['map_at_r', 'top1'],
                        help=f"validation score that picks the epoch to keep {shown}")
+    train.add_argument('--validate-on', default='images', choices=['images', 'labels'],
+                       help="what picks the epoch: held-out images of the training labels, or whole "
+                            "labels held out (unseen in training: for galleries that get new labels) "
+                            "(default: %(default)s)")
     train.add_argument('--patience', type=int, default=None,
                        help="stop after this many epochs without a better validation score")
     train.add_argument('--device', default=d['device'], help=f"auto, cpu or cuda {shown}")
@@ -242,7 +246,7 @@ def _train(a):
         table = load_collection(a.data)
         split_for_training(table, config.seed)
     run = build_run(table, a.out, _backbone(a.backbone, a.weights), config, replace=True,
-                    reranking=_reranking(a), descriptor=_descriptor(a))
+                    reranking=_reranking(a), descriptor=_descriptor(a), validation=a.validate_on)
     keep = ('backbone', 'images', 'labels', 'frozen_backbone', 'trained_head', 'reranking', 'reranked',
             'descriptor')
     return {k: run.meta['summary'][k] for k in keep if k in run.meta['summary']} | {'run': str(a.out)}

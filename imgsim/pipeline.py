@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_pipeline.ipynb #2a24b424
 from __future__ import annotations
-import json, time
+import json, time, warnings
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -13,15 +13,15 @@ import torch.nn.functional as F, torch
 from .data import load_collection, sample_collection, split_by_image, require_label_pairs
 from .model import WeightsUnavailable, Runner, load_backbone, embed_features, Descriptor, as_descriptor
 from .extraction import extract_features
-from .train import TrainConfig, train_head, train_full, plot_history
+from .train import TrainConfig, train_head, train_full, plot_history, validation_split
 from .search import search, Reranking, RERANKING_DEFAULT, reranked
 from .evaluation import retrieval_metrics, plot_retrievals, match_threshold
 from .checkpoint import RunError, MANIFEST
 from .run import Run, save_run, default_run_dir
 
 # %% auto #0
-__all__ = ['evaluate_run', 'retrieval_examples', 'split_for_training', 'refuse_existing_run', 'build_run',
-           'load_backbone_or_fallback', 'demo_table', 'served_gallery_note', 'is_demo_run', 'run_demo']
+__all__ = ['VALIDATIONS', 'evaluate_run', 'retrieval_examples', 'split_for_training', 'validation_rows', 'refuse_existing_run',
+           'build_run', 'load_backbone_or_fallback', 'demo_table', 'served_gallery_note', 'is_demo_run', 'run_demo']
 
 # %% ../nbs/10_pipeline.ipynb #4e3888b3
 def evaluate_run(run:Run, # a loaded run
@@ -102,12 +102,13 @@ def _test_vs_gallery(embeddings:np.ndarray, test:pd.DataFrame, gallery:pd.DataFr
     queries, vectors = reranked(embeddings[test.index], embeddings[gallery.index], reranking)
     return retrieval_metrics(queries, test.label, vectors, gallery.label)
 
-def _train(features, table, train, val, backbone, config, progress)->tuple:
+def _train(features, table, train, val, backbone, config, progress, monitor=None)->tuple:
     "The trained model and the features of the whole collection that its head takes."
     as_probe = dict(mode='light', epochs=config.probe_epochs)
     probe_config = config if config.mode == 'light' else TrainConfig(**asdict(config) | as_probe)
     train_features, val_features = features[train.index], features[val.index]
-    probe = train_head(train_features, train.label, val_features, val.label, probe_config, progress)
+    watched = None if monitor is None else (features[monitor.index], monitor.label)
+    probe = train_head(train_features, train.label, val_features, val.label, probe_config, progress, watched)
     if config.mode == 'light': return probe, features
     # full fine-tuning starts from the probe
     result = train_full(train, val, backbone, config, head=probe.head, progress=progress)
@@ -115,6 +116,22 @@ def _train(features, table, train, val, backbone, config, progress)->tuple:
     if probe_kept: return result, features
     runner = Runner(result.backbone, config.device)
     return result, extract_features(table, runner, cache=False, progress=progress)[0]
+
+# %% ../nbs/10_pipeline.ipynb #45367a40
+VALIDATIONS = ('images', 'labels') # what picks the epoch: held-out images, or held-out (unseen) labels
+
+def validation_rows(rest:pd.DataFrame, # the collection less its test queries
+                    test:pd.DataFrame, # the test queries
+                    train:pd.DataFrame, val:pd.DataFrame, # `split_for_training`'s, by image
+                    validation:str='images', # one of `VALIDATIONS`
+                    seed:int=0)->tuple:
+    "(train, val, monitor): the rows that train, pick the epoch, and are watched (None: none)."
+    if validation not in VALIDATIONS:
+        raise ValueError(f"validation must be 'images' or 'labels', not {validation!r}")
+    if validation == 'images': return train, val, None
+    train, val = validation_split(rest, 0.2, seed=seed)  # too few labels: one line, then images
+    if set(val.label) & set(train.label): return train, val, None
+    return train, val, test[test.label.isin(set(train.label))]
 
 # %% ../nbs/10_pipeline.ipynb #225904a3
 def _calibrate(embeddings:np.ndarray, test:pd.DataFrame, gallery:pd.DataFrame,
@@ -143,6 +160,7 @@ def build_run(source, # a collection table, or an image folder / manifest
               replace:bool=False, # replace a run that `out` holds (else that is an error)
               reranking:Reranking=RERANKING_DEFAULT, # what its searches apply (`Reranking()`: none)
               descriptor:Descriptor|None=None, # pooling, scales, flip (None: one average-pooled view)
+              validation:str='images', # what picks the epoch: held-out 'images', or whole 'labels'
              )->Run:
     "Extract, split, train, embed, save and evaluate: a complete run directory, loaded."
     config, out, start = config or TrainConfig(), Path(out), time.perf_counter()
@@ -150,14 +168,17 @@ def build_run(source, # a collection table, or an image folder / manifest
     if config.mode == 'full' and descriptor != Descriptor():
         raise ValueError("descriptor options (pooling, scales, flip) go with light fine-tuning only: "
                          "full fine-tuning trains on one average-pooled view")
+    if validation not in VALIDATIONS:
+        raise ValueError(f"validation must be 'images' or 'labels', not {validation!r}")
     if not replace: refuse_existing_run(out)
     table = source if isinstance(source, pd.DataFrame) else load_collection(source)
     split_for_training(table, config.seed)  # too few labels or images: say so before any heavy work
     backbone = load_backbone(backbone) if isinstance(backbone, str) else backbone
     features, table = extract_features(table, backbone, progress=progress, descriptor=descriptor)
     rest, test, train, val = split_for_training(table, config.seed)  # again: unreadable images left
+    train, val, monitor = validation_rows(rest, test, train, val, validation, config.seed)
     frozen = _test_vs_gallery(F.normalize(torch.from_numpy(features), dim=1).numpy(), test, rest)
-    result, tuned = _train(features, table, train, val, backbone, config, progress)
+    result, tuned = _train(features, table, train, val, backbone, config, progress, monitor)
     embeddings = embed_features(result.head, tuned)
     summary = _summary(backbone, table, test, rest, train, val, result, config)
     summary |= {'frozen_backbone': frozen, 'trained_head': _test_vs_gallery(embeddings, test, rest),
@@ -171,8 +192,10 @@ def build_run(source, # a collection table, or an image folder / manifest
 # %% ../nbs/10_pipeline.ipynb #10cbeb31
 def _summary(backbone, table, test, rest, train, val, result, config)->dict:
     "What a run was built from and how: the backbone, the data, the split, the training."
+    unseen = not set(val.label) & set(train.label)
     split = dict(protocol='by image, stratified', test_queries=len(test), gallery=len(rest),
-                 train=len(train), validation=len(val))
+                 train=len(train), validation=len(val),
+                 validated_on=f'{val.label.nunique()} held-out labels' if unseen else 'held-out images')
     return dict(backbone=backbone.spec.name, backbone_weights=backbone.weights, images=len(table),
                 labels=int(table.label.nunique()), split=split, training=result.metrics,
                 config=asdict(config))
@@ -184,7 +207,8 @@ def _with_artefacts(run:Run, result, summary:dict, start:float)->Run:
     top1 = summary['trained_head']['top1']
     title = f"{run.folder.name}: {summary['backbone']} backbone, test Top-1 {top1:.3f}"
     plot_retrievals(picks, hits, k=6, path=run.folder/'retrieval.png', title=title)
-    plot_history(result.history, run.folder/'training_curve.png', result.best_epoch)
+    plot_history(result.history, run.folder/'training_curve.png', result.best_epoch,
+                 'test images, training labels', f"validation: {summary['split']['validated_on']}")
     report = summary | {'seconds': round(time.perf_counter() - start, 1)}
     (run.folder/'metrics.json').write_text(json.dumps(report, indent=2, default=str))
     return run

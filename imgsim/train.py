@@ -348,6 +348,7 @@ def plot_history(history:pd.DataFrame, # `TrainResult.history`
                  path=None, # save the figure here as PNG
                  best_epoch:int|None=None, # the epoch kept (`TrainResult.best_epoch`): marked
                  monitor_name:str='second set', # what `train_head`'s `monitor` set holds
+                 validation_name:str='validation', # what the validation set holds (the right panel's title)
                 ):
     "Loss and validation scores per epoch, side by side (a monitored set's too); the kept epoch marked."
     import matplotlib.pyplot as plt
@@ -362,7 +363,7 @@ def plot_history(history:pd.DataFrame, # `TrainResult.history`
                    label=f'Top-1, {monitor_name}')
         right.plot(history.epoch, history.monitor_map_at_r, 's:', color='tab:pink',
                    label=f'MAP@R, {monitor_name}')
-    right.set_xlabel('epoch'); right.set_title('validation')
+    right.set_xlabel('epoch'); right.set_title(validation_name)
     if best_epoch is not None:
         for axis in (left, right):
             axis.axvline(best_epoch, color='grey', linestyle=':', label=f'kept: epoch {best_epoch}')
