@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_pipeline.ipynb #2a24b424
 from __future__ import annotations
-import json, time, warnings
+import json, time
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -120,15 +120,18 @@ def _train(features, table, train, val, backbone, config, progress, monitor=None
 # %% ../nbs/10_pipeline.ipynb #45367a40
 VALIDATIONS = ('images', 'labels') # what picks the epoch: held-out images, or held-out (unseen) labels
 
+def _checked_validation(validation:str)->str:
+    if validation not in VALIDATIONS:
+        raise ValueError(f"validation must be 'images' or 'labels', not {validation!r}")
+    return validation
+
 def validation_rows(rest:pd.DataFrame, # the collection less its test queries
                     test:pd.DataFrame, # the test queries
                     train:pd.DataFrame, val:pd.DataFrame, # `split_for_training`'s, by image
                     validation:str='images', # one of `VALIDATIONS`
                     seed:int=0)->tuple:
     "(train, val, monitor): the rows that train, pick the epoch, and are watched (None: none)."
-    if validation not in VALIDATIONS:
-        raise ValueError(f"validation must be 'images' or 'labels', not {validation!r}")
-    if validation == 'images': return train, val, None
+    if _checked_validation(validation) == 'images': return train, val, None
     train, val = validation_split(rest, 0.2, seed=seed)  # too few labels: one line, then images
     if set(val.label) & set(train.label): return train, val, None
     return train, val, test[test.label.isin(set(train.label))]
@@ -168,8 +171,7 @@ def build_run(source, # a collection table, or an image folder / manifest
     if config.mode == 'full' and descriptor != Descriptor():
         raise ValueError("descriptor options (pooling, scales, flip) go with light fine-tuning only: "
                          "full fine-tuning trains on one average-pooled view")
-    if validation not in VALIDATIONS:
-        raise ValueError(f"validation must be 'images' or 'labels', not {validation!r}")
+    _checked_validation(validation)
     if not replace: refuse_existing_run(out)
     table = source if isinstance(source, pd.DataFrame) else load_collection(source)
     split_for_training(table, config.seed)  # too few labels or images: say so before any heavy work
