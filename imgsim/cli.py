@@ -51,7 +51,8 @@ def _reranking_options(command):
     command.add_argument('--database-augmentation', type=int, default=r['database_augmentation'], metavar='K',
                          help="DBA: mix each gallery vector with its top K others; 0: off (default: %(default)s)")
     command.add_argument('--alpha', type=float, default=r['alpha'],
-                         help="both steps weigh a neighbour by similarity ** alpha (default: %(default)s)")
+                         help="both steps weigh a neighbour by similarity ** alpha; 1 suits galleries of "
+                              "object instances, at some Top-1 on galleries of classes (default: %(default)s)")
     command.add_argument('--pooling', default='avg', choices=POOLING_NAMES,
                          help="how a feature map becomes a vector: average, or GeM (default: %(default)s)")
     command.add_argument('--multi-scale', action='store_true',
