@@ -248,8 +248,8 @@ def _train(a):
         split_for_training(table, config.seed)
     run = build_run(table, a.out, _backbone(a.backbone, a.weights), config, replace=True,
                     reranking=_reranking(a), descriptor=_descriptor(a), validation=a.validate_on)
-    keep = ('backbone', 'images', 'labels', 'frozen_backbone', 'trained_head', 'reranking', 'reranked',
-            'descriptor')
+    keep = ('backbone', 'images', 'labels', 'split', 'frozen_backbone', 'trained_head', 'reranking',
+            'reranked', 'descriptor')
     return {k: run.meta['summary'][k] for k in keep if k in run.meta['summary']} | {'run': str(a.out)}
 
 def _reranking(a):
