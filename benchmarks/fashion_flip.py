@@ -20,7 +20,8 @@ from imgsim.train import train_head, TrainConfig
 from imgsim.evaluation import retrieval_metrics
 torch.set_num_threads(1)
 bb = load_backbone('efficientnet_lite0')
-ntrain = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
+numbers = [int(a) for a in sys.argv[1:] if not a.startswith('--')]
+ntrain = numbers[0] if numbers else 10000
 train, test = subset('train', ntrain, FASHION_MNIST_DIR), subset('test', 10000, FASHION_MNIST_DIR)
 t0 = time.time()
 out = {}

@@ -1,23 +1,25 @@
 """What re-ranking costs: αQE against plain search, DBA against a self-search, an add with DBA (issue 32).
 
     python benchmarks/reranking_cost.py [--rows 100000] [--dba-rows 20000] [--queries 200] [--rounds 3]
+                                        [--dba-k 1] [--out reranking_cost.json]
 
 Synthetic L2-normalised 512-d vectors in 1,000 seeded clusters (neighbours matter, as in a real
 gallery). Baseline and candidate run in the same process, alternating, and the ratio of their
 medians is the figure (this machine is shared):
 1. search: `search(queries, gallery, k=10)` against `query_expansion(..., k=2, alpha=3)` then the
    same search, at `--rows` (issue target: αQE ≤ 2× plain at 10⁵).
-2. indexing: `database_augmentation(gallery, k=2)` and `AugmentedGallery(k=2).add(all)` against one
+2. indexing: `database_augmentation(gallery, k)` and `AugmentedGallery(k).add(all)` (k: `--dba-k`, the
+   default's unless given; k = 2 until 2026-12-07) against one
    search of the gallery against itself (`search(gallery, gallery, k=3)`), at `--dba-rows` (both grow
    as N²; target: DBA ≤ one self-search).
 3. changes at `--rows`: `AugmentedGallery.add` of one row, `sync` to a store's ids after it added
    one row (what a search does after an API add), and `remove` of one row (target: add ≤ 100 ms).
-Writes results/reranking_cost.json.
+Writes results/reranking_cost.json (or `--out`).
 """
 import argparse, json, subprocess, sys, time
 from pathlib import Path
 import numpy as np, torch
-from imgsim.search import search, query_expansion, database_augmentation, AugmentedGallery
+from imgsim.search import search, query_expansion, database_augmentation, AugmentedGallery, RERANKING_DEFAULT
 
 def cpu()->str:
     lines = subprocess.run(['lscpu'], capture_output=True, text=True).stdout.splitlines()
@@ -42,6 +44,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument('--rows', type=int, default=100_000); p.add_argument('--dba-rows', type=int, default=20_000)
     p.add_argument('--queries', type=int, default=200); p.add_argument('--rounds', type=int, default=3)
+    p.add_argument('--dba-k', type=int, default=RERANKING_DEFAULT.database_augmentation)
+    p.add_argument('--out', default='reranking_cost.json')
     a = p.parse_args()
     torch.set_num_threads(2); rng = np.random.default_rng(0); start = time.time()
     load = {'before': Path('/proc/loadavg').read_text().split()[:3]}
@@ -51,10 +55,10 @@ def main():
     print('search', search_s, flush=True)
     small = gallery[:a.dba_rows]
     index_s = medians(a.rounds, self_search=lambda: search(small, small, 3, exclude=np.arange(len(small))),
-                      dba=lambda: database_augmentation(small, 2, 3.0),
-                      augmented_gallery=lambda: AugmentedGallery(2).add(np.arange(len(small)), small))
+                      dba=lambda: database_augmentation(small, a.dba_k, 3.0),
+                      augmented_gallery=lambda: AugmentedGallery(a.dba_k).add(np.arange(len(small)), small))
     print('indexing', index_s, flush=True)
-    built = time.perf_counter(); dba = AugmentedGallery(2); dba.add(np.arange(a.rows), gallery)
+    built = time.perf_counter(); dba = AugmentedGallery(a.dba_k); dba.add(np.arange(a.rows), gallery)
     build_s = time.perf_counter() - built
     extra = clustered(40, rng); adds, syncs, removes = [], [], []
     for i in range(20):
@@ -70,13 +74,13 @@ def main():
     load['after'] = Path('/proc/loadavg').read_text().split()[:3]
     out = {'command': 'python benchmarks/reranking_cost.py ' + ' '.join(sys.argv[1:]),
            'date': time.strftime('%Y-%m-%d %H:%M'), 'cpu': cpu(), 'load_average': load,
-           'seconds': round(time.time() - start), 'rows': a.rows, 'dba_rows': a.dba_rows, 'queries': a.queries,
+           'seconds': round(time.time() - start), 'rows': a.rows, 'dba_rows': a.dba_rows, 'dba_k': a.dba_k, 'queries': a.queries,
            'search_seconds': search_s, 'aqe_over_plain': round(search_s['aqe'] / search_s['plain'], 2),
            'indexing_seconds': index_s,
            'dba_over_self_search': round(index_s['dba'] / index_s['self_search'], 2),
            'augmented_gallery_over_self_search': round(index_s['augmented_gallery'] / index_s['self_search'], 2),
            'changes_at_rows': changes}
-    (Path(__file__).parent/'results'/'reranking_cost.json').write_text(json.dumps(out, indent=1))
+    (Path(__file__).parent/'results'/a.out).write_text(json.dumps(out, indent=1))
     print(json.dumps(out, indent=1))
 
 if __name__ == '__main__': main()
