@@ -9,8 +9,8 @@ from pathlib import Path
 from .checkpoint import RunError, default_run_dir, read_manifest
 
 # %% auto #0
-__all__ = ['TRAIN_DEFAULTS', 'BACKBONE_NAMES', 'AUGMENTATION_NAMES', 'POOLING_NAMES', 'RERANKING_DEFAULTS', 'COMMANDS',
-           'UsageError', 'check_arguments', 'user_errors', 'main']
+__all__ = ['TRAIN_DEFAULTS', 'BACKBONE_NAMES', 'AUGMENTATION_NAMES', 'POOLING_NAMES', 'VALIDATION_NAMES', 'RERANKING_DEFAULTS',
+           'COMMANDS', 'UsageError', 'check_arguments', 'user_errors', 'main']
 
 # %% ../nbs/13_cli.ipynb #d8b515d4
 TRAIN_DEFAULTS = dict(epochs=15, lr=3e-4, margin=0.3, device='auto', seed=0, # `TrainConfig`'s
@@ -18,6 +18,7 @@ TRAIN_DEFAULTS = dict(epochs=15, lr=3e-4, margin=0.3, device='auto', seed=0, # `
 BACKBONE_NAMES = ('resnet50', 'efficientnet_lite0') # `imgsim.model.BACKBONES`' names
 AUGMENTATION_NAMES = ('flip', 'mild', 'strong') # `imgsim.data.AUGMENTATIONS`
 POOLING_NAMES = ('avg', 'gem') # `imgsim.model.POOLINGS`
+VALIDATION_NAMES = ('images', 'labels') # `imgsim.pipeline.VALIDATIONS`
 RERANKING_DEFAULTS = dict(query_expansion=2, database_augmentation=1, alpha=3.0) # `RERANKING_DEFAULT`'s
 
 # %% ../nbs/13_cli.ipynb #4343e250
@@ -100,7 +101,7 @@ def _train_command(commands, parser):
                             "such as product shots (benchmarks/README.md) (default: %(default)s)")
     train.add_argument('--select-by', default=d['select_by'], choices=['map_at_r', 'top1'],
                        help=f"validation score that picks the epoch to keep {shown}")
-    train.add_argument('--validate-on', default='images', choices=['images', 'labels'],
+    train.add_argument('--validate-on', default='images', choices=VALIDATION_NAMES,
                        help="what picks the epoch: held-out images of the training labels, or whole "
                             "labels held out (unseen in training: for galleries that get new labels) "
                             "(default: %(default)s)")

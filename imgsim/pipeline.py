@@ -182,7 +182,7 @@ def build_run(source, # a collection table, or an image folder / manifest
     frozen = _test_vs_gallery(F.normalize(torch.from_numpy(features), dim=1).numpy(), test, rest)
     result, tuned = _train(features, table, train, val, backbone, config, progress, monitor)
     embeddings = embed_features(result.head, tuned)
-    summary = _summary(backbone, table, test, rest, train, val, result, config)
+    summary = _summary(backbone, table, test, rest, train, val, result, config, monitor is not None)
     summary |= {'frozen_backbone': frozen, 'trained_head': _test_vs_gallery(embeddings, test, rest),
                 'reranking': asdict(reranking), 'match': _calibrate(embeddings, test, rest, reranking)}
     if reranking.active: summary['reranked'] = _test_vs_gallery(embeddings, test, rest, reranking)
@@ -192,9 +192,8 @@ def build_run(source, # a collection table, or an image folder / manifest
     return _with_artefacts(Run(out, verify=False), result, summary, start)
 
 # %% ../nbs/10_pipeline.ipynb #10cbeb31
-def _summary(backbone, table, test, rest, train, val, result, config)->dict:
-    "What a run was built from and how: the backbone, the data, the split, the training."
-    unseen = not set(val.label) & set(train.label)
+def _summary(backbone, table, test, rest, train, val, result, config, unseen:bool=False)->dict:
+    "What a run was built from and how: backbone, data, split (`unseen`: by labels), training."
     split = dict(protocol='by image, stratified', test_queries=len(test), gallery=len(rest),
                  train=len(train), validation=len(val),
                  validated_on=f'{val.label.nunique()} held-out labels' if unseen else 'held-out images')
