@@ -21,7 +21,7 @@ from .data import ImageError, ImageDataset, cache_dir, image_transform
 from .data import IMAGENET_MEAN, IMAGENET_STD, normalize_images
 from .data import open_image, size_problem, MAX_IMAGE_PIXELS, RESIZE_ARITHMETIC
 from .model import (BackboneSpec, Runner, EmbeddingHead, embed_features, resolve_device,
-    to_tensor, to_numpy, cpu_has_bf16, Descriptor, as_descriptor, DescriptorError, _GeMBackbone)
+    to_tensor, to_numpy, cpu_has_bf16, Descriptor, as_descriptor, DescriptorError, _GeMBackbone, hash_weights)
 from .data import resize_short_side
 
 # %% auto #0
@@ -91,14 +91,15 @@ def describe(runner:Runner, # the backbone, ready to run
 def feature_cache_key(table:pd.DataFrame, backbone:nn.Module, numerics:str,
                       descriptor:Descriptor|dict|None=None, # None: the default
                      )->str:
-    ("A hash of everything the features depend on: backbone, weights, preprocessing, "
+    ("A hash of everything the features depend on: the network (layers and weights), preprocessing, "
      "engine/precision, descriptor and the image files.")
     spec = backbone.spec
     recipe = [spec.name, backbone.weights, spec.image_size, spec.resize, list(spec.mean),
               list(spec.std), numerics, RESIZE_ARITHMETIC]
     descriptor = as_descriptor(descriptor)
     if descriptor != Descriptor(): recipe.append(dataclasses.asdict(descriptor))
-    h = hashlib.sha256(json.dumps(recipe).encode())
+    h = hashlib.sha256(json.dumps(recipe + [repr(backbone)]).encode())  # the layers, as printed
+    hash_weights(h, backbone)  # and their numbers: a wrapped or altered network is another network
     for path in table.path:
         try: st = os.stat(path); h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         except OSError: h.update(f"{path}\0missing\n".encode())

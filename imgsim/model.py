@@ -19,8 +19,9 @@ from torchvision.models.resnet import ResNet, Bottleneck
 __all__ = ['BACKBONES', 'BACKBONE_PLUGINS', 'POOLINGS', 'CUDA_GRAPHS', 'MAX_CUDA_GRAPHS', 'OPENVINO_FORMAT', 'MULTI_SCALE',
            'BackboneSpec', 'register_backbone', 'WeightsUnavailable', 'resnet50_weights_file', 'load_backbone',
            'gem_pool', 'EmbeddingHead', 'resolve_device', 'to_tensor', 'to_numpy', 'embed_features', 'EmbeddingNet',
-           'cpu_has_bf16', 'Runner', 'openvino_telemetry_wanted', 'import_openvino', 'openvino_model_key',
-           'saved_openvino_model', 'compile_openvino', 'DescriptorError', 'Descriptor', 'as_descriptor']
+           'cpu_has_bf16', 'Runner', 'openvino_telemetry_wanted', 'import_openvino', 'hash_weights',
+           'openvino_model_key', 'saved_openvino_model', 'compile_openvino', 'DescriptorError', 'Descriptor',
+           'as_descriptor']
 
 # %% ../nbs/01_model.ipynb #5d07167c
 @dataclass
@@ -332,6 +333,13 @@ def _layer_code(module:nn.Module)->list[str]:
             files.add(inspect.getsourcefile(type(layer)))
     return sorted(f for f in files if f)
 
+def hash_weights(digest, # a `hashlib` hash, updated in place
+                 module:nn.Module):
+    "Add every weight of `module` to `digest`: its name, type, shape and bytes."
+    for name, tensor in module.state_dict().items():
+        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+
 def openvino_model_key(backbone:nn.Module, uint8:bool, size:tuple|None=None)->str:
     "A hash of what a converted network depends on: weights, layer code, inputs, versions."
     spec, ov = backbone.spec, import_openvino()
@@ -340,9 +348,7 @@ def openvino_model_key(backbone:nn.Module, uint8:bool, size:tuple|None=None)->st
              list(size or (spec.image_size,) * 2)]  # repr: the layers, and GeM's p
     digest = hashlib.sha256(json.dumps(about).encode())
     for file in _layer_code(backbone): digest.update(Path(file).read_bytes())
-    for name, tensor in backbone.state_dict().items():
-        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    hash_weights(digest, backbone)
     return digest.hexdigest()
 
 # %% ../nbs/01_model.ipynb #09abad9a

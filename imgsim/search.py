@@ -11,8 +11,8 @@ from fastcore.basics import patch
 from .model import cpu_has_bf16, resolve_device
 
 # %% auto #0
-__all__ = ['BF16_ERROR', 'RERANKING_DEFAULT', 'search', 'query_expansion', 'database_augmentation', 'Reranking', 'reranked',
-           'AugmentedGallery', 'Whitening', 'learn_whitening']
+__all__ = ['BF16_ERROR', 'RERANKING_DEFAULT', 'search', 'self_search', 'query_expansion', 'database_augmentation', 'Reranking',
+           'reranked', 'AugmentedGallery', 'Whitening', 'learn_whitening']
 
 # %% ../nbs/04_search.ipynb #a59a7d17
 @torch.no_grad()
@@ -55,12 +55,12 @@ def _scan(q, gallery, k, exclude, chunk, device, dtype=torch.float32):
     best_i = torch.zeros((len(q), 0), dtype=torch.long, device=device)
     rows, q = torch.arange(len(q), device=device), q.to(dtype)
     for g0 in range(0, len(gallery), chunk):
-        sims = (q @ torch.as_tensor(gallery[g0:g0 + chunk], device=device).to(dtype).T).float()
+        sims = q @ torch.as_tensor(gallery[g0:g0 + chunk], device=device).to(dtype).T  # kept in dtype
         if exclude is not None:
             inside = (exclude >= g0) & (exclude < g0 + sims.shape[1])
             sims[rows[inside], exclude[inside] - g0] = -torch.inf
         s, i = sims.topk(min(k, sims.shape[1]), dim=1)
-        best_s, order = torch.cat([best_s, s], 1).topk(min(k, best_s.shape[1] + s.shape[1]), dim=1)
+        best_s, order = torch.cat([best_s, s.float()], 1).topk(min(k, best_s.shape[1] + s.shape[1]), dim=1)
         best_i = torch.cat([best_i, i + g0], 1).gather(1, order)
     return best_s, best_i
 
@@ -83,6 +83,70 @@ def _shortlist_then_rescore(q, gallery, k, exclude, chunk, device):
         redo_exclude = None if exclude is None else exclude[redo]
         best_s[redo], best_i[redo] = _scan(q[redo], gallery, k, redo_exclude, chunk, device)
     return best_s, best_i
+
+# %% ../nbs/04_search.ipynb #f8fb7b8a
+def _merged(best_s, best_i, s, i, listed:int):
+    "The `listed` best of two (scores, positions) lists, row by row."
+    s, i = torch.cat([best_s, s.float()], 1), torch.cat([best_i, i], 1)
+    s, order = s.topk(min(listed, s.shape[1]), dim=1)
+    return s, i.gather(1, order)
+
+def _pair_scan(x, listed:int, block:int, dtype):
+    "Each row's `listed` best other rows by score in `dtype`, scoring each pair of row blocks once."
+    starts = range(0, len(x), block)
+    best = [(torch.full((len(x[a:a + block]), 0), -torch.inf, device=x.device),
+             torch.zeros((len(x[a:a + block]), 0), dtype=torch.long, device=x.device)) for a in starts]
+    for a, a0 in enumerate(starts):
+        left = x[a0:a0 + block].to(dtype)
+        for b in range(a, len(starts)):
+            b0 = starts[b]; sims = left @ x[b0:b0 + block].to(dtype).T
+            if a == b: sims.fill_diagonal_(-torch.inf)
+            s, i = sims.topk(min(listed, sims.shape[1]), dim=1)
+            best[a] = _merged(*best[a], s, i + b0, listed)
+            if a == b: continue
+            s, i = sims.T.contiguous().topk(min(listed, len(sims)), dim=1)  # the right block's rows
+            best[b] = _merged(*best[b], s, i + a0, listed)
+    return torch.cat([s for s, _ in best]), torch.cat([i for _, i in best])
+
+# %% ../nbs/04_search.ipynb #df54e9b2
+def _rescored_shortlist(x, approx, candidates, k:int, memory_mb:int):
+    "Exact top-k from each row's bf16 shortlist, rescoring only the candidates that can reach it."
+    norms = x.norm(dim=1)
+    error = BF16_ERROR * norms[:, None] * norms[candidates].clamp(min=1)  # each listed score's bound
+    reach = (approx[:, :k] - error[:, :k]).min(dim=1).values  # the k-th exact score is at least this
+    maybe, exact = approx + error >= reach[:, None], torch.full_like(approx, -torch.inf)
+    rows = max(1, memory_mb * 2**20 // (8 * approx.shape[1] * x.shape[1]))
+    for r0 in range(0, len(x), rows):
+        r, c = torch.nonzero(maybe[r0:r0 + rows], as_tuple=True); r = r + r0
+        exact[r, c] = (x[r] * x[candidates[r, c]]).sum(1)
+    best_s, order = exact.topk(k, dim=1)
+    unlisted = approx[:, -1] + BF16_ERROR * norms * norms.max().clamp(min=1)  # beats any unlisted row
+    proven = (best_s[:, -1] > unlisted) | (approx.shape[1] >= len(x) - 1)  # or nothing was left unlisted
+    return best_s, candidates.gather(1, order), proven
+
+# %% ../nbs/04_search.ipynb #1a281d5f
+@torch.no_grad()
+def self_search(vectors:np.ndarray, # (N, D) vectors, L2-normalised
+                k:int=10, # results per vector, never the vector itself
+                memory_mb:int=256, device='cpu', shortlist:str='auto', # as `search`
+               )->tuple[np.ndarray, np.ndarray]:
+    "Each vector's exact top-k among the others, as `search(vectors, vectors, k, exclude=np.arange(N))`."
+    if k < 1: raise ValueError(f"k must be at least 1, got {k}")
+    x = torch.as_tensor(np.atleast_2d(np.asarray(vectors, np.float32)), device=resolve_device(device))
+    n, k = len(x), min(k, len(x) - 1)
+    if k < 1: return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
+    fast = shortlist == 'bf16' or (shortlist == 'auto' and (x.device.type == 'cuda' or cpu_has_bf16()))
+    dtype = torch.bfloat16 if fast else torch.float32
+    block = int(max(64, (memory_mb * 2**20 / (2 * dtype.itemsize)) ** 0.5))  # scores and their transpose
+    approx, candidates = _pair_scan(x, min(k + 32, n - 1) if fast else k, block, dtype)
+    if not fast: return approx.cpu().numpy(), candidates.cpu().numpy()
+    best_s, best_i, proven = _rescored_shortlist(x, approx, candidates, k, memory_mb)
+    redo = torch.nonzero(~proven).squeeze(1).cpu().numpy()
+    if len(redo):  # near-ties at a shortlist's edge: those rows searched again in fp32
+        s, i = search(x[redo].cpu().numpy(), x.cpu().numpy(), k, exclude=redo, memory_mb=memory_mb,
+                      device=x.device, shortlist='off')
+        best_s[redo], best_i[redo] = torch.as_tensor(s, device=x.device), torch.as_tensor(i, device=x.device)
+    return best_s.cpu().numpy(), best_i.cpu().numpy()
 
 # %% ../nbs/04_search.ipynb #c205af17
 def _checked_reranking(k:int, alpha:float):
@@ -138,12 +202,11 @@ def database_augmentation(gallery:np.ndarray, # (N, D) gallery vectors, L2-norma
     _checked_reranking(k, alpha)
     gallery = _vectors(gallery, 'gallery')
     if len(gallery) == 1: return gallery.copy()  # no other vector to mix in
+    scores, positions = self_search(gallery, k, memory_mb=memory_mb, device=device, shortlist=shortlist)
     block, augmented = _block_rows(k, gallery.shape[1], memory_mb), np.empty_like(gallery)
     for start in range(0, len(gallery), block):
-        part, own = gallery[start:start + block], np.arange(start, min(start + block, len(gallery)))
-        scores, positions = search(part, gallery, k, exclude=own, memory_mb=memory_mb,
-                                   device=device, shortlist=shortlist)
-        augmented[start:start + block] = _expanded(part, scores, gallery[positions], alpha)
+        part = slice(start, start + block)
+        augmented[part] = _expanded(gallery[part], scores[part], gallery[positions[part]], alpha)
     return augmented
 
 # %% ../nbs/04_search.ipynb #c0c7404a
@@ -220,8 +283,11 @@ def _top_others(self:AugmentedGallery, rows:np.ndarray)->tuple[np.ndarray, np.nd
     "Top-k scores and positions of `rows` among the other rows, padded to k with -inf and -1."
     if self.n < 2: return np.full((len(rows), self.k), -np.inf, np.float32), np.full((len(rows), self.k), -1)
     few = 'off' if len(rows) < 256 else 'auto'  # a bf16 copy of the gallery costs more than it saves
-    scores, positions = search(self.raw[rows], self.raw, self.k, exclude=rows, memory_mb=self.memory_mb,
-                               shortlist=few)
+    if len(rows) == self.n:  # every row (in some order): each pair scored once
+        scores, positions = self_search(self.raw, self.k, memory_mb=self.memory_mb, shortlist=few)
+        scores, positions = scores[rows], positions[rows]
+    else: scores, positions = search(self.raw[rows], self.raw, self.k, exclude=rows, memory_mb=self.memory_mb,
+                                     shortlist=few)
     pad = ((0, 0), (0, self.k - scores.shape[1]))
     return np.pad(scores, pad, constant_values=-np.inf), np.pad(positions, pad, constant_values=-1)
 
