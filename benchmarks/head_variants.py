@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np, torch
 warnings.simplefilter('ignore')
 sys.path.insert(0, str(Path(__file__).parent))
-from train_quality import subset
+from train_quality import subset, seeded_splits
 from defaults import view_features
-from imgsim.data import split_by_image, FASHION_MNIST_DIR
-from imgsim.views import view_protocol
+from imgsim.data import FASHION_MNIST_DIR
 from imgsim.model import load_backbone, embed_features
 from imgsim.extraction import extract_features
 from imgsim.train import train_head, TrainConfig
@@ -51,10 +50,7 @@ def main():
     view_f, views = view_features(a.views)
     result = {}
     for seed in a.seeds:
-        fit, val = split_by_image(train, 0.1, seed=seed)
-        protocol = view_protocol(views, seed=seed)
-        vfit, vval = split_by_image(protocol[protocol.side == 'train'], 0.2, seed=seed)
-        gallery, queries = protocol[protocol.side == 'gallery'], protocol[protocol.side == 'query']
+        fit, val, vfit, vval, gallery, queries = seeded_splits(train, views, seed)
         for name in a.variants:
             f = (lambda x: np.sqrt(x)) if name == 'sqrt' else (lambda x: x)
             t0 = time.time(); h = head(name, f(train_f), fit, val, seed); seconds = time.time() - t0

@@ -33,6 +33,14 @@ def subset(split, n, root, seed=0):
     idx = np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), n // 10, replace=False) for c in range(10)]))
     return write_image_folder(images[idx], [FASHION_MNIST_CLASSES[l] for l in labels[idx]], cache_dir()/f"fashion-mnist-{split}-{n}-seed{seed}")
 
+def seeded_splits(train, views, seed):
+    "Issue 33's splits for one seed: Fashion-MNIST fit/val (10 %), and the unseen-instance protocol's fit/val (20 %), gallery, queries."
+    from imgsim.views import view_protocol
+    fit, val = split_by_image(train, 0.1, seed=seed)
+    protocol = view_protocol(views, seed=seed)
+    view_fit, view_val = split_by_image(protocol[protocol.side == 'train'], 0.2, seed=seed)
+    return fit, val, view_fit, view_val, protocol[protocol.side == 'gallery'], protocol[protocol.side == 'query']
+
 def metrics(train_x, train_y, test_x, test_y):
     return {'test_vs_train_gallery': retrieval_metrics(test_x, test_y, train_x, train_y),
             'test_leave_one_out': retrieval_metrics(test_x, test_y)}

@@ -53,7 +53,7 @@ def checkpoint_bytes(result:TrainResult, # from `train_head` or `train_full`
     spec, tensors = backbone.spec, _tensors('head', result.head)
     if result.backbone is not None: tensors |= _tensors('backbone', result.backbone)
     meta = dict(format='imgsim-checkpoint-1', backbone=spec.name, backbone_weights=backbone.weights,
-                feature_dim=spec.feature_dim, embedding_dim=result.head.out_dim,
+                feature_dim=result.head.in_dim, embedding_dim=result.head.out_dim,
                 image_size=spec.image_size, resize=spec.resize, mean=list(spec.mean),
                 std=list(spec.std), config=asdict(result.config), metrics=result.metrics,
                 history=result.history.to_dict('list'), **(extra or {}))

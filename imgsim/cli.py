@@ -59,6 +59,8 @@ def _reranking_options(command):
     command.add_argument('--multi-scale', action='store_true',
                          help="describe each image at 1/√2, 1 and √2 of the input size, summed (about 3× the work)")
     command.add_argument('--flip', action='store_true', help="also describe each image mirrored (2× the work)")
+    command.add_argument('--stages', action='store_true',
+                         help="also pool the backbone's earlier stages, concatenated (resnet50, efficientnet_lite0)")
 
 def _parser()->argparse.ArgumentParser:
     parser = _Parser('imgsim', description="Image similarity search with deep embeddings.",
@@ -198,8 +200,8 @@ def check_arguments(a:argparse.Namespace):
             raise UsageError(f"--{name.replace('_', '-')} must be from 0 (off) to 50, not {getattr(a, name)}")
     if getattr(a, 'alpha', None) is not None and not 0 <= a.alpha < float('inf'):
         raise UsageError(f"--alpha must be a finite number of at least 0, not {a.alpha}")
-    if getattr(a, 'mode', None) == 'full' and (a.multi_scale or a.flip or a.pooling != 'avg'):
-        raise UsageError("--pooling, --multi-scale and --flip go with --mode light only "
+    if getattr(a, 'mode', None) == 'full' and (a.multi_scale or a.flip or a.stages or a.pooling != 'avg'):
+        raise UsageError("--pooling, --multi-scale, --flip and --stages go with --mode light only "
                          "(full fine-tuning trains on one average-pooled view)")
     if 'run' in a: read_manifest(a.run or default_run_dir(), verify=False)  # checksums: later
     for name, flag in _COLLECTIONS.items():
@@ -261,7 +263,7 @@ def _reranking(a):
 def _descriptor(a):
     "The `Descriptor` of `demo`'s or `train`'s options."
     from imgsim.model import Descriptor, MULTI_SCALE
-    return Descriptor(a.pooling, scales=MULTI_SCALE if a.multi_scale else (1.0,), flip=a.flip)
+    return Descriptor(a.pooling, scales=MULTI_SCALE if a.multi_scale else (1.0,), flip=a.flip, stages=a.stages)
 
 # %% ../nbs/13_cli.ipynb #43920400
 def _index(a):

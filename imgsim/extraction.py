@@ -21,16 +21,17 @@ from .data import ImageError, ImageDataset, cache_dir, image_transform
 from .data import IMAGENET_MEAN, IMAGENET_STD, normalize_images
 from .data import open_image, size_problem, MAX_IMAGE_PIXELS, RESIZE_ARITHMETIC
 from .model import (BackboneSpec, Runner, EmbeddingHead, embed_features, resolve_device,
-    to_tensor, to_numpy, cpu_has_bf16, Descriptor, as_descriptor, DescriptorError, _GeMBackbone, hash_weights)
+    to_tensor, to_numpy, cpu_has_bf16, Descriptor, as_descriptor, DescriptorError, _GeMBackbone, hash_weights,
+    gem_pool, _ResNet50, _EfficientNetFeatures)
 from .data import resize_short_side
 
 # %% auto #0
-__all__ = ['JPEG_LIBRARIES', 'GPU_JPEG_LIBRARY', 'NVIMGCODEC_OPTIONS', 'NVIMGCODEC_HARDWARE_SHARE', 'MAX_DECODE_PIXELS',
-           'CPU_DECODING', 'PIN_DECODING_THREADS', 'WORKER_NICENESS', 'DECODE_BETWEEN_BATCHES', 'CHUNK_ROWS',
-           'DECODE_STREAM', 'RECEIVE_IN_THREAD', 'DECODE_PRIORITY', 'ONE_BUFFER_PER_BATCH', 'DECODE_THREADS',
-           'DEVICE_DECODING_WORKERS', 'uint8_levels', 'scaled_images', 'describe', 'feature_cache_key',
-           'device_decodable', 'EncodedImageDataset', 'packed_batch', 'unpacked_batch', 'jpeg_library', 'decode_jpegs',
-           'decode_batch', 'prefetched', 'extract_features', 'embed_images']
+__all__ = ['LITE0_STAGE_ENDS', 'JPEG_LIBRARIES', 'GPU_JPEG_LIBRARY', 'NVIMGCODEC_OPTIONS', 'NVIMGCODEC_HARDWARE_SHARE',
+           'MAX_DECODE_PIXELS', 'CPU_DECODING', 'PIN_DECODING_THREADS', 'WORKER_NICENESS', 'DECODE_BETWEEN_BATCHES',
+           'CHUNK_ROWS', 'DECODE_STREAM', 'RECEIVE_IN_THREAD', 'DECODE_PRIORITY', 'ONE_BUFFER_PER_BATCH',
+           'DECODE_THREADS', 'DEVICE_DECODING_WORKERS', 'uint8_levels', 'scaled_images', 'describe',
+           'feature_cache_key', 'device_decodable', 'EncodedImageDataset', 'packed_batch', 'unpacked_batch',
+           'jpeg_library', 'decode_jpegs', 'decode_batch', 'prefetched', 'extract_features', 'embed_images']
 
 # %% ../nbs/02_extraction.ipynb #7870b8d6
 from .data import progress_bar
@@ -53,22 +54,58 @@ def scaled_images(images:torch.Tensor, # a square batch (N, 3, S, S): uint8, or 
     side = max(1, round(images.shape[-1] * scale))
     return resize_short_side(uint8_levels(images, mean, std), side)
 
+# %% ../nbs/02_extraction.ipynb #791c0063
+@patch
+def stage_maps(self:_ResNet50, x)->list[torch.Tensor]:
+    "The outputs of layer2, layer3 and layer4 (the last is `feature_map`'s)."
+    x = self.layer1(self.maxpool(self.relu(self.bn1(self.conv1(x)))))
+    maps = [self.layer2(x)]
+    for layer in (self.layer3, self.layer4): maps.append(layer(maps[-1]))
+    return maps
+
+LITE0_STAGE_ENDS = (4, 7, 10, 14, 15) # EfficientNet-Lite0's blocks that end a stage, from stride 8 on
+
+@patch
+def stage_maps(self:_EfficientNetFeatures, x)->list[torch.Tensor]:
+    "The outputs of the blocks in `LITE0_STAGE_ENDS`, then the final feature map."
+    model, maps = self.model, []
+    x = model._swish(model._bn0(model._conv_stem(x)))
+    for i, block in enumerate(model._blocks):
+        x = block(x)  # no drop connect: descriptors come from the frozen network in eval mode
+        if i in LITE0_STAGE_ENDS: maps.append(x)
+    return maps + [model._swish(model._bn1(model._conv_head(x)))]
+
+# %% ../nbs/02_extraction.ipynb #bdf7affb
+class _StagesBackbone(nn.Module):
+    "A backbone whose stage maps are each pooled (average or GeM) and concatenated; it shares the weights."
+    def __init__(self, backbone:nn.Module, pooling:str, p:float):
+        super().__init__(); self.backbone, self.pooling, self.p = backbone, pooling, p
+        self.spec, self.weights = backbone.spec, backbone.weights
+    def forward(self, x):
+        pool = (lambda m: m.float().mean((2, 3))) if self.pooling == 'avg' else (lambda m: gem_pool(m, self.p))
+        return torch.cat([pool(m) for m in self.backbone.stage_maps(x)], 1)
+    def extra_repr(self): return f'stages, pooling={self.pooling}, p={self.p}'  # in the cache keys
+
 # %% ../nbs/02_extraction.ipynb #8de87f3f
 @patch
 def pooled_by(self:Runner, pooling:str='avg', # one of `POOLINGS`
               gem_p:float=3.0, # GeM's exponent
+              stages:bool=False, # also pool the earlier stages (`stage_maps`), concatenated
              )->Runner:
-    "This runner for average pooling, else a runner of its backbone pooled by GeM (kept)."
-    Descriptor(pooling, gem_p)  # checks both
-    if pooling == 'avg': return self
+    "This runner for one average-pooled map, else a runner of its backbone pooled so (kept)."
+    Descriptor(pooling, gem_p, stages=stages)  # checks all three
+    if pooling == 'avg' and not stages: return self
+    if stages and not callable(getattr(self.backbone, 'stage_maps', None)):
+        raise DescriptorError(f"the backbone {self.backbone.spec.name!r} gives no stage maps: "
+                              "use stages=False (stages: resnet50, efficientnet_lite0)")
     if not callable(getattr(self.backbone, 'feature_map', None)):
         raise DescriptorError(f"the backbone {self.backbone.spec.name!r} gives no feature map, "
                               "so it pools by average only: use pooling='avg'")
     kept = self.__dict__.setdefault('_pooled', {})
-    if (pooling, gem_p) not in kept:
-        network = _GeMBackbone(self.backbone, gem_p)
-        kept[pooling, gem_p] = Runner(network, self.device, self.precision, self.engine)
-    return kept[pooling, gem_p]
+    if (pooling, gem_p, stages) not in kept:
+        network = _StagesBackbone(self.backbone, pooling, gem_p) if stages else _GeMBackbone(self.backbone, gem_p)
+        kept[pooling, gem_p, stages] = Runner(network, self.device, self.precision, self.engine)
+    return kept[pooling, gem_p, stages]
 
 # %% ../nbs/02_extraction.ipynb #3d17f1c9
 def _unit(rows:np.ndarray)->np.ndarray:
@@ -80,7 +117,7 @@ def describe(runner:Runner, # the backbone, ready to run
             )->np.ndarray:
     "Descriptors (float32, one row per image) of a batch: each view pooled, several combined."
     descriptor = as_descriptor(descriptor)
-    network = runner.pooled_by(descriptor.pooling, descriptor.gem_p)
+    network = runner.pooled_by(descriptor.pooling, descriptor.gem_p, descriptor.stages)
     flips = (False, True) if descriptor.flip else (False,)
     spec = runner.backbone.spec
     views = [network(view.flip(-1) if flipped else view) for flipped in flips

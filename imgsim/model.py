@@ -564,6 +564,7 @@ class Descriptor:
     gem_p:float=3.0 # GeM's exponent (with pooling='gem')
     scales:tuple=(1.0,) # input sizes, as multiples of the backbone's (e.g. `MULTI_SCALE`)
     flip:bool=False # also describe each image mirrored left to right
+    stages:bool=False # also pool the backbone's earlier stages, concatenated (chapter 02)
 
     def __post_init__(self):
         if self.pooling not in POOLINGS:
@@ -574,8 +575,9 @@ class Descriptor:
             raise DescriptorError(f"scales must be a non-empty list of numbers, "
                                   f"e.g. (1.0,) or MULTI_SCALE, not {self.scales!r}")
         object.__setattr__(self, 'scales', tuple(_positive(s, 'a scale') for s in self.scales))
-        if not isinstance(self.flip, bool):
-            raise DescriptorError(f"flip must be True or False, not {self.flip!r}")
+        for name in ('flip', 'stages'):
+            if not isinstance(getattr(self, name), bool):
+                raise DescriptorError(f"{name} must be True or False, not {getattr(self, name)!r}")
 
 # %% ../nbs/01_model.ipynb #b034338f
 def as_descriptor(value:Descriptor|dict|None=None, # a Descriptor, its recorded dict, or None

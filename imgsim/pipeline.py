@@ -169,7 +169,7 @@ def build_run(source, # a collection table, or an image folder / manifest
     config, out, start = config or TrainConfig(), Path(out), time.perf_counter()
     descriptor = as_descriptor(descriptor)
     if config.mode == 'full' and descriptor != Descriptor():
-        raise ValueError("descriptor options (pooling, scales, flip) go with light fine-tuning only: "
+        raise ValueError("descriptor options (pooling, scales, flip, stages) go with light fine-tuning only: "
                          "full fine-tuning trains on one average-pooled view")
     _checked_validation(validation)
     if not replace: refuse_existing_run(out)

@@ -1,0 +1,82 @@
+"""Issue 33's Fashion-MNIST lever: does the head gain from earlier stages of the frozen backbone?
+
+    python benchmarks/fashion_stages.py [--train 60000] [--seeds 0 1 2] [--threads 2]
+                                        [--views DIR] [--out fashion_stages.json]
+
+EfficientNet-Lite0's final 1280-d average-pooled features are what the head sees by default. With
+`Descriptor(stages=True)` (chapter 02) the same frozen network also gives the ends of its stages from
+stride 8 on (blocks 4, 7, 10, 14, 15: 40 + 80 + 112 + 192 + 320 numbers) before the final 1280.
+One extraction gives both: `final` is the last 1280 columns (the default descriptor), `stages` all
+2,024. Heads (default `TrainConfig`, 90% fit / 10% picks the epoch) train on each, and are scored as
+issue 33 asks: the Fashion-MNIST test split leave-one-out among itself, and against the training
+gallery. Also, on the unseen-instance benchmark (chapter 16; `benchmarks/instances.py` builds it),
+the held-out queries' MAP@R and Top-1 against the unseen gallery, frozen and with the head, so the
+option must not cost instances.
+
+Until 2026-12-07 07:30 this script wrapped the backbone itself with `--blocks`; those results
+(`fashion_stages_b10_15.json`, `fashion_stages_b4_7_10_14_15.json`, 20k training images, seed 0)
+chose the blocks that `stages` now uses.
+"""
+import argparse, json, subprocess, sys, time, warnings
+from pathlib import Path
+import numpy as np, torch, torch.nn.functional as F
+warnings.simplefilter('ignore')
+sys.path.insert(0, str(Path(__file__).parent))
+import pandas as pd
+from train_quality import subset, seeded_splits
+from imgsim.data import FASHION_MNIST_DIR
+from imgsim.model import load_backbone, embed_features, Descriptor
+from imgsim.extraction import extract_features
+from imgsim.train import train_head, TrainConfig
+from imgsim.evaluation import retrieval_metrics
+
+def cpu()->str:
+    lines = subprocess.run(['lscpu'], capture_output=True, text=True).stdout.splitlines()
+    return next((l.split(':', 1)[1].strip() for l in lines if l.startswith('Model name')), '?')
+
+VIEWS = {'final': lambda x: x[:, -1280:], 'stages': lambda x: x}
+def rounded(m): return {k: round(m[k], 4) for k in ('top1', 'map_at_r')}
+
+def head(x, fit, val, seed):
+    return train_head(x[fit.index], fit.label, x[val.index], val.label, TrainConfig(seed=seed), progress=False).head
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument('--train', type=int, default=60000); p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('--threads', type=int, default=2); p.add_argument('--out', default='fashion_stages.json')
+    p.add_argument('--views', default=str(Path.home()/'.cache/imgsim/wallpapers/views-v1'))
+    a = p.parse_args()
+    torch.set_num_threads(a.threads); start = time.time()
+    backbone, staged = load_backbone('efficientnet_lite0'), Descriptor(stages=True)
+    train, test = subset('train', a.train, FASHION_MNIST_DIR), subset('test', 10000, FASHION_MNIST_DIR)
+    train_f, train = extract_features(train, backbone, descriptor=staged, progress=False)
+    test_f, test = extract_features(test, backbone, descriptor=staged, progress=False)
+    views = pd.read_csv(Path(a.views)/'collection.csv'); views['path'] = [str(Path(a.views)/p) for p in views.path]
+    view_f, views = extract_features(views, backbone, descriptor=staged, progress=False)
+    print('extracted', train_f.shape, test_f.shape, view_f.shape, round(time.time() - start), 's', flush=True)
+    result = {}
+    for seed in a.seeds:
+        fit, val, vfit, vval, gallery, queries = seeded_splits(train, views, seed)
+        for name, view in VIEWS.items():
+            x, t, v = view(train_f), view(test_f), view(view_f)
+            t0 = time.time(); h = head(x, fit, val, seed); seconds = time.time() - t0
+            q, g = embed_features(h, t), embed_features(h, x)
+            loo, vs = retrieval_metrics(q, test.label), retrieval_metrics(q, test.label, g, train.label)
+            frozen = F.normalize(torch.from_numpy(v), dim=1).numpy(); e = embed_features(head(v, vfit, vval, seed), v)
+            inst = {kind: rounded(retrieval_metrics(w[queries.index], queries.label, w[gallery.index], gallery.label))
+                    for kind, w in (('frozen', frozen), ('head', e))}
+            result.setdefault(name, {})[seed] = {'fashion_leave_one_out': rounded(loo), 'fashion_vs_train_gallery': rounded(vs),
+                                                 'instances': inst, 'training_seconds': round(seconds, 1)}
+            print(seed, name, json.dumps(result[name][seed]), flush=True)
+    for seeds in result.values():
+        runs = [s for s in seeds.values()]
+        seeds['mean'] = {part: {m: round(float(np.mean([s[part][m] for s in runs])), 4) for m in ('top1', 'map_at_r')}
+                         for part in ('fashion_leave_one_out', 'fashion_vs_train_gallery')}
+        seeds['mean']['instances'] = {kind: {m: round(float(np.mean([s['instances'][kind][m] for s in runs])), 4)
+                                             for m in ('top1', 'map_at_r')} for kind in ('frozen', 'head')}
+    out = {'command': 'python benchmarks/fashion_stages.py ' + ' '.join(sys.argv[1:]), 'date': time.strftime('%Y-%m-%d %H:%M'),
+           'cpu': cpu(), 'seconds': round(time.time() - start), 'train': len(train), 'test': len(test), 'results': result}
+    (Path(__file__).parent/'results'/a.out).write_text(json.dumps(out, indent=1))
+    for name, seeds in result.items(): print(f"{name:8s} {json.dumps(seeds['mean'])}")
+
+if __name__ == '__main__': main()
