@@ -1,7 +1,7 @@
 """What the defaults give: frozen features vs the trained head, each with and without re-ranking (issues 32, 33).
 
     python benchmarks/defaults.py [--views ~/.cache/imgsim/wallpapers/views-v1] [--seeds 0 1 2]
-                                  [--out defaults.json] [--also AQE DBA ALPHA ...]
+                                  [--out defaults.json] [--also AQE DBA ALPHA ...] [--stages]
 
 The unseen-instance benchmark (chapter 16; build it once with `benchmarks/instances.py`). Per seed,
 `view_protocol` splits the instances into training instances and unseen test instances, whose views
@@ -17,7 +17,7 @@ import numpy as np, pandas as pd, torch, torch.nn.functional as F
 warnings.simplefilter('ignore')
 from imgsim.data import split_by_image
 from imgsim.views import view_protocol
-from imgsim.model import load_backbone, embed_features
+from imgsim.model import load_backbone, embed_features, Descriptor
 from imgsim.extraction import extract_features
 from imgsim.train import train_head, TrainConfig
 from imgsim.search import Reranking, reranked
@@ -30,22 +30,24 @@ def cpu()->str:
     lines = subprocess.run(['lscpu'], capture_output=True, text=True).stdout.splitlines()
     return next((l.split(':', 1)[1].strip() for l in lines if l.startswith('Model name')), '?')
 
-def view_features(views_dir:str)->tuple[np.ndarray, pd.DataFrame]:
+def view_features(views_dir:str, descriptor:Descriptor|None=None)->tuple[np.ndarray, pd.DataFrame]:
     "Frozen EfficientNet-Lite0 features of the benchmark's views (cached), and the views' table."
     views = pd.read_csv(Path(views_dir)/'collection.csv')
     views['path'] = [str(Path(views_dir)/p) for p in views.path]
-    return extract_features(views, load_backbone('efficientnet_lite0'), progress=False)
+    return extract_features(views, load_backbone('efficientnet_lite0'), progress=False, descriptor=descriptor)
 
-def seed_split(features:np.ndarray, views:pd.DataFrame, seed:int)->tuple:
-    "One seed's training, gallery and query views, and the frozen and the default head's vectors."
+def seed_split(features:np.ndarray, views:pd.DataFrame, seed:int, plain:np.ndarray|None=None)->tuple:
+    "One seed's views (training, gallery, queries) and vectors: frozen (`plain` if given) and the head's."
     protocol = view_protocol(views, seed=seed)
     train = protocol[protocol.side == 'train']
     gallery, queries = protocol[protocol.side == 'gallery'], protocol[protocol.side == 'query']
     fit, validation = split_by_image(train, 0.2, seed=seed)
     head = train_head(features[fit.index], fit.label, features[validation.index],
                       validation.label, TrainConfig(seed=seed), progress=False).head
-    embeddings = {'frozen': F.normalize(torch.from_numpy(features), dim=1).numpy(),
-                  'head': embed_features(head, features)}
+    unit = lambda x: F.normalize(torch.from_numpy(x), dim=1).numpy()
+    embeddings = {'frozen': unit(features if plain is None else plain)}
+    if plain is not None: embeddings['frozen stages'] = unit(features)
+    embeddings['head'] = embed_features(head, features)
     return train, gallery, queries, embeddings
 
 def main():
@@ -53,6 +55,8 @@ def main():
     p.add_argument('--views', default=str(Path.home()/'.cache/imgsim/wallpapers/views-v1'))
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--out', default='defaults.json')
+    p.add_argument('--stages', action='store_true', help="the head on Descriptor(stages=True) (the recipe's "
+                   "default since 2026-12-07); 'frozen' stays one average-pooled view, 'frozen stages' is added")
     p.add_argument('--also', nargs=3, type=float, action='append', default=[], metavar=('AQE', 'DBA', 'ALPHA'),
                    help='also score this re-ranking (αQE k, DBA k, α)')
     a = p.parse_args()
@@ -60,9 +64,10 @@ def main():
     torch.set_num_threads(2)
     start = time.time()
     features, views = view_features(a.views)
+    plain, features = (features, view_features(a.views, Descriptor(stages=True))[0]) if a.stages else (None, features)
     result = {}
     for seed in a.seeds:
-        train, gallery, queries, embeddings = seed_split(features, views, seed)
+        train, gallery, queries, embeddings = seed_split(features, views, seed, plain)
         for model, vectors in embeddings.items():
             for name, (expansion, augmentation, *alpha) in rerankings.items():
                 q, g = reranked(vectors[queries.index], vectors[gallery.index], Reranking(expansion, augmentation, *alpha))

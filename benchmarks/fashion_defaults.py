@@ -1,7 +1,7 @@
 """Fashion-MNIST with the defaults: frozen vs trained head, plain vs re-ranked (issues 32 and 33).
 
     python benchmarks/fashion_defaults.py [--train 60000] [--test 10000] [--seeds 0 1 2] [--threads 2]
-                                          [--out fashion_defaults.json] [--also AQE DBA [ALPHA] ...]
+                                          [--out fashion_defaults.json] [--also AQE DBA [ALPHA] ...] [--stages]
 
 Class-level retrieval, EfficientNet-Lite0 (ImageNet weights), features cached by `extract_features`.
 The training split (or a stratified subset, `--train`) trains the head (`TrainConfig()`, 90%; the
@@ -19,7 +19,7 @@ warnings.simplefilter('ignore')
 sys.path.insert(0, str(Path(__file__).parent))
 from train_quality import subset
 from imgsim.data import split_by_image, FASHION_MNIST_DIR
-from imgsim.model import load_backbone, embed_features
+from imgsim.model import load_backbone, embed_features, Descriptor
 from imgsim.extraction import extract_features
 from imgsim.train import train_head, TrainConfig
 from imgsim.search import RERANKING_DEFAULT, Reranking, reranked
@@ -51,6 +51,7 @@ def main():
     p.add_argument('--out', default='fashion_defaults.json')
     p.add_argument('--also', nargs='+', type=float, action='append', default=[], metavar='AQE DBA [ALPHA]',
                    help="also score this re-ranking (αQE k, DBA k and α, by default the default's)")
+    p.add_argument('--stages', action='store_true', help="Descriptor(stages=True), the recipe's default since 2026-12-07")
     p.add_argument('--threads', type=int, default=2, help='torch threads (1 is steadier on a shared machine)')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -58,7 +59,9 @@ def main():
     also = [Reranking(int(v[0]), int(v[1]), v[2] if len(v) == 3 else RERANKING_DEFAULT.alpha) for v in a.also]
     backbone, start = load_backbone('efficientnet_lite0'), time.time()
     train, test = subset('train', a.train, a.root), subset('test', a.test, a.root)
-    train_f, train = extract_features(train, backbone); test_f, test = extract_features(test, backbone)
+    descriptor = Descriptor(stages=a.stages)
+    train_f, train = extract_features(train, backbone, descriptor=descriptor)
+    test_f, test = extract_features(test, backbone, descriptor=descriptor)
     print('features', train_f.shape, test_f.shape, round(time.time() - start), 's', flush=True)
     if a.extract_only: return
     unit = lambda x: F.normalize(torch.from_numpy(x), dim=1).numpy()
@@ -79,7 +82,7 @@ def main():
         print(seed, json.dumps(result[f'head seed {seed}']), flush=True)
     out = {'command': 'python benchmarks/fashion_defaults.py ' + ' '.join(sys.argv[1:]),
            'date': time.strftime('%Y-%m-%d %H:%M'), 'cpu': cpu(), 'seconds': round(time.time() - start),
-           'train': len(train), 'test': len(test), 'reranking': RERANKING_DEFAULT.__dict__, 'results': result}
+           'train': len(train), 'test': len(test), 'descriptor': descriptor.__dict__, 'reranking': RERANKING_DEFAULT.__dict__, 'results': result}
     (Path(__file__).parent/'results'/a.out).write_text(json.dumps(out, indent=1))
 
 if __name__ == '__main__': main()

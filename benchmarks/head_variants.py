@@ -1,13 +1,14 @@
 """Levers on the light head for issue 33's Fashion-MNIST target: training variants on cached features.
 
     python benchmarks/head_variants.py [--variants base sqrt ...] [--seeds 0 1 2] [--threads 1]
-                                       [--train 60000] [--out head_variants.json]
+                                       [--train 60000] [--out head_variants.json] [--stages]
 
 EfficientNet-Lite0 features (cached by `extract_features`) of the Fashion-MNIST training split (or a
 stratified subset) train the head (90%; 10% picks the epoch), and the test split is scored
 leave-one-out among itself (issue 33's protocol) and against the training gallery. Each variant
 changes one thing of `TrainConfig()`, or the features the head sees (`sqrt`: each feature's square
-root, the "power normalisation" of the retrieval literature, for training and embedding alike).
+root, sign kept, the "power normalisation" of the retrieval literature, for training and embedding
+alike). `--stages`: the features are `Descriptor(stages=True)`'s, the recipe's since 2026-12-07.
 Also, on the unseen-instance benchmark (chapter 16; `benchmarks/instances.py` builds it), the
 held-out queries' MAP@R against the unseen gallery, so a variant must not cost instances.
 """
@@ -19,13 +20,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from train_quality import subset, seeded_splits
 from defaults import view_features
 from imgsim.data import FASHION_MNIST_DIR
-from imgsim.model import load_backbone, embed_features
+from imgsim.model import load_backbone, embed_features, Descriptor
 from imgsim.extraction import extract_features
 from imgsim.train import train_head, TrainConfig
 from imgsim.evaluation import retrieval_metrics
 
 VARIANTS = {'base': {}, 'select top1': {'select_by': 'top1'}, 'margin 0.2': {'margin': 0.2},
-            'margin 0.5': {'margin': 0.5}, 'semi-hard': {'mining': 'semi_hard'}, 'sqrt': {}}
+            'margin 0.5': {'margin': 0.5}, 'semi-hard': {'mining': 'semi_hard'}, 'sqrt': {},
+            'epochs 25': {'epochs': 25}, 'k 8': {'k': 8}, 'lr 1e-3': {'lr': 1e-3}}
 
 def cpu()->str:
     lines = subprocess.run(['lscpu'], capture_output=True, text=True).stdout.splitlines()
@@ -41,18 +43,21 @@ def main():
     p.add_argument('--variants', nargs='+', default=['base', 'sqrt'], choices=list(VARIANTS))
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); p.add_argument('--train', type=int, default=60000)
     p.add_argument('--threads', type=int, default=1); p.add_argument('--out', default='head_variants.json')
+    p.add_argument('--stages', action='store_true', help="Descriptor(stages=True)'s features")
     p.add_argument('--views', default=str(Path.home()/'.cache/imgsim/wallpapers/views-v1'))
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     start, backbone = time.time(), load_backbone('efficientnet_lite0')
     train, test = subset('train', a.train, FASHION_MNIST_DIR), subset('test', 10000, FASHION_MNIST_DIR)
-    train_f, train = extract_features(train, backbone, progress=False); test_f, test = extract_features(test, backbone, progress=False)
-    view_f, views = view_features(a.views)
+    descriptor = Descriptor(stages=a.stages)
+    train_f, train = extract_features(train, backbone, progress=False, descriptor=descriptor)
+    test_f, test = extract_features(test, backbone, progress=False, descriptor=descriptor)
+    view_f, views = view_features(a.views, descriptor)
     result = {}
     for seed in a.seeds:
         fit, val, vfit, vval, gallery, queries = seeded_splits(train, views, seed)
         for name in a.variants:
-            f = (lambda x: np.sqrt(x)) if name == 'sqrt' else (lambda x: x)
+            f = (lambda x: np.sign(x) * np.sqrt(np.abs(x))) if name == 'sqrt' else (lambda x: x)
             t0 = time.time(); h = head(name, f(train_f), fit, val, seed); seconds = time.time() - t0
             q, g = embed_features(h, f(test_f)), embed_features(h, f(train_f))
             loo, vs = retrieval_metrics(q, test.label), retrieval_metrics(q, test.label, g, train.label)

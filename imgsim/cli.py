@@ -59,8 +59,9 @@ def _reranking_options(command):
     command.add_argument('--multi-scale', action='store_true',
                          help="describe each image at 1/√2, 1 and √2 of the input size, summed (about 3× the work)")
     command.add_argument('--flip', action='store_true', help="also describe each image mirrored (2× the work)")
-    command.add_argument('--stages', action='store_true',
-                         help="also pool the backbone's earlier stages, concatenated (resnet50, efficientnet_lite0)")
+    command.add_argument('--stages', action=argparse.BooleanOptionalAction, default=None,
+                         help="also pool the backbone's earlier stages, concatenated (default: on for "
+                              "efficientnet_lite0 in --mode light, else off)")
 
 def _parser()->argparse.ArgumentParser:
     parser = _Parser('imgsim', description="Image similarity search with deep embeddings.",
@@ -234,8 +235,9 @@ def _demo(a):
     from imgsim.pipeline import run_demo, is_demo_run, refuse_existing_run
     out = a.out or default_run_dir()  # checked before the backbone loads
     if not (a.replace or is_demo_run(out)): refuse_existing_run(out, _REPLACE_HINT)
-    run_demo(out, _backbone(a.backbone), a.epochs, log=_say, replace=True, reranking=_reranking(a),
-             descriptor=_descriptor(a))
+    backbone = _backbone(a.backbone)
+    run_demo(out, backbone, a.epochs, log=_say, replace=True, reranking=_reranking(a),
+             descriptor=_descriptor(a, backbone))
 
 def _train(a):
     from imgsim.data import load_collection
@@ -249,8 +251,9 @@ def _train(a):
     with _checking_input():  # a folder without images, too few labels: before any model loads
         table = load_collection(a.data)
         split_for_training(table, config.seed)
-    run = build_run(table, a.out, _backbone(a.backbone, a.weights), config, replace=True,
-                    reranking=_reranking(a), descriptor=_descriptor(a), validation=a.validate_on)
+    backbone = _backbone(a.backbone, a.weights)
+    run = build_run(table, a.out, backbone, config, replace=True, reranking=_reranking(a),
+                    descriptor=_descriptor(a, backbone), validation=a.validate_on)
     keep = ('backbone', 'images', 'labels', 'split', 'frozen_backbone', 'trained_head', 'reranking',
             'reranked', 'descriptor')
     return {k: run.meta['summary'][k] for k in keep if k in run.meta['summary']} | {'run': str(a.out)}
@@ -260,10 +263,12 @@ def _reranking(a):
     from imgsim.search import Reranking
     return Reranking(a.query_expansion, a.database_augmentation, a.alpha)
 
-def _descriptor(a):
-    "The `Descriptor` of `demo`'s or `train`'s options."
+def _descriptor(a, backbone):
+    "The `Descriptor` of `demo`'s or `train`'s options; `--stages` unsaid: `default_descriptor`'s."
     from imgsim.model import Descriptor, MULTI_SCALE
-    return Descriptor(a.pooling, scales=MULTI_SCALE if a.multi_scale else (1.0,), flip=a.flip, stages=a.stages)
+    from imgsim.pipeline import default_descriptor
+    stages = a.stages if a.stages is not None else default_descriptor(backbone, getattr(a, 'mode', 'light')).stages
+    return Descriptor(a.pooling, scales=MULTI_SCALE if a.multi_scale else (1.0,), flip=a.flip, stages=stages)
 
 # %% ../nbs/13_cli.ipynb #43920400
 def _index(a):

@@ -20,8 +20,9 @@ from .checkpoint import RunError, MANIFEST
 from .run import Run, save_run, default_run_dir
 
 # %% auto #0
-__all__ = ['VALIDATIONS', 'evaluate_run', 'retrieval_examples', 'split_for_training', 'validation_rows', 'refuse_existing_run',
-           'build_run', 'load_backbone_or_fallback', 'demo_table', 'served_gallery_note', 'is_demo_run', 'run_demo']
+__all__ = ['VALIDATIONS', 'STAGES_BY_DEFAULT', 'evaluate_run', 'retrieval_examples', 'split_for_training', 'validation_rows',
+           'refuse_existing_run', 'default_descriptor', 'build_run', 'load_backbone_or_fallback', 'demo_table',
+           'served_gallery_note', 'is_demo_run', 'run_demo']
 
 # %% ../nbs/10_pipeline.ipynb #4e3888b3
 def evaluate_run(run:Run, # a loaded run
@@ -154,6 +155,15 @@ def refuse_existing_run(out, # the run directory about to be written
         raise RunError(f"{out} holds a run already; writing a new one there would replace its "
                        f"model and its gallery (with any images added since): {hint}")
 
+# %% ../nbs/10_pipeline.ipynb #adc52246
+STAGES_BY_DEFAULT = ('efficientnet_lite0',) # backbones whose stage ends measurably help (chapter 02's `stages`)
+
+def default_descriptor(backbone:nn.Module, # from `load_backbone`
+                       mode:str='light', # `TrainConfig.mode`
+                      )->Descriptor:
+    "The recipe's descriptor: stage ends with the final map where measured to help (light mode), else one view."
+    return Descriptor(stages=mode == 'light' and backbone.spec.name in STAGES_BY_DEFAULT)
+
 # %% ../nbs/10_pipeline.ipynb #d007e621
 def build_run(source, # a collection table, or an image folder / manifest
               out, # the run directory to write
@@ -162,13 +172,13 @@ def build_run(source, # a collection table, or an image folder / manifest
               progress:bool=True,
               replace:bool=False, # replace a run that `out` holds (else that is an error)
               reranking:Reranking=RERANKING_DEFAULT, # what its searches apply (`Reranking()`: none)
-              descriptor:Descriptor|None=None, # pooling, scales, flip (None: one average-pooled view)
+              descriptor:Descriptor|None=None, # pooling, scales, flip, stages (None: `default_descriptor`)
               validation:str='images', # what picks the epoch: held-out 'images', or whole 'labels'
              )->Run:
     "Extract, split, train, embed, save and evaluate: a complete run directory, loaded."
     config, out, start = config or TrainConfig(), Path(out), time.perf_counter()
-    descriptor = as_descriptor(descriptor)
-    if config.mode == 'full' and descriptor != Descriptor():
+    descriptor = None if descriptor is None else as_descriptor(descriptor)
+    if config.mode == 'full' and descriptor not in (None, Descriptor()):
         raise ValueError("descriptor options (pooling, scales, flip, stages) go with light fine-tuning only: "
                          "full fine-tuning trains on one average-pooled view")
     _checked_validation(validation)
@@ -176,6 +186,7 @@ def build_run(source, # a collection table, or an image folder / manifest
     table = source if isinstance(source, pd.DataFrame) else load_collection(source)
     split_for_training(table, config.seed)  # too few labels or images: say so before any heavy work
     backbone = load_backbone(backbone) if isinstance(backbone, str) else backbone
+    descriptor = descriptor or default_descriptor(backbone, config.mode)
     features, table = extract_features(table, backbone, progress=progress, descriptor=descriptor)
     rest, test, train, val = split_for_training(table, config.seed)  # again: unreadable images left
     train, val, monitor = validation_rows(rest, test, train, val, validation, config.seed)
