@@ -62,18 +62,20 @@ def stage_maps(self:_ResNet50, x)->list[torch.Tensor]:
     maps = [self.layer2(x)]
     for layer in (self.layer3, self.layer4): maps.append(layer(maps[-1]))
     return maps
+_ResNet50.stage_ends = ('layer2', 'layer3', 'layer4')  # what `stage_maps` gives, in the cache key
 
 LITE0_STAGE_ENDS = (4, 7, 10, 14, 15) # EfficientNet-Lite0's blocks that end a stage, from stride 8 on
 
 @patch
 def stage_maps(self:_EfficientNetFeatures, x)->list[torch.Tensor]:
-    "The outputs of the blocks in `LITE0_STAGE_ENDS`, then the final feature map."
+    "The outputs of the blocks in `stage_ends` (`LITE0_STAGE_ENDS`), then the final feature map."
     model, maps = self.model, []
     x = model._swish(model._bn0(model._conv_stem(x)))
     for i, block in enumerate(model._blocks):
         x = block(x)  # no drop connect: descriptors come from the frozen network in eval mode
-        if i in LITE0_STAGE_ENDS: maps.append(x)
+        if i in self.stage_ends: maps.append(x)
     return maps + [model._swish(model._bn1(model._conv_head(x)))]
+_EfficientNetFeatures.stage_ends = LITE0_STAGE_ENDS
 
 # %% ../nbs/02_extraction.ipynb #bdf7affb
 class _StagesBackbone(nn.Module):
@@ -84,7 +86,8 @@ class _StagesBackbone(nn.Module):
     def forward(self, x):
         pool = (lambda m: m.float().mean((2, 3))) if self.pooling == 'avg' else (lambda m: gem_pool(m, self.p))
         return torch.cat([pool(m) for m in self.backbone.stage_maps(x)], 1)
-    def extra_repr(self): return f'stages, pooling={self.pooling}, p={self.p}'  # in the cache keys
+    def extra_repr(self):  # in the cache keys: which maps, pooled how
+        return f'stages={getattr(self.backbone, "stage_ends", None)}, pooling={self.pooling}, p={self.p}'
 
 # %% ../nbs/02_extraction.ipynb #8de87f3f
 @patch
@@ -135,6 +138,7 @@ def feature_cache_key(table:pd.DataFrame, backbone:nn.Module, numerics:str,
               list(spec.std), numerics, RESIZE_ARITHMETIC]
     descriptor = as_descriptor(descriptor)
     if descriptor != Descriptor(): recipe.append(dataclasses.asdict(descriptor))
+    if descriptor.stages: recipe.append(repr(getattr(backbone, 'stage_ends', None)))  # which maps
     h = hashlib.sha256(json.dumps(recipe + [repr(backbone)]).encode())  # the layers, as printed
     hash_weights(h, backbone)  # and their numbers: a wrapped or altered network is another network
     for path in table.path:
