@@ -1,13 +1,13 @@
 """Issue 33's Fashion-MNIST lever: does the head gain from earlier stages of the frozen backbone?
 
     python benchmarks/fashion_stages.py [--train 60000] [--seeds 0 1 2] [--threads 2]
-                                        [--views DIR] [--out fashion_stages.json]
+                                        [--views DIR] [--out fashion_stages.json] [--pooling gem]
 
 EfficientNet-Lite0's final 1280-d average-pooled features are what the head sees by default. With
 `Descriptor(stages=True)` (chapter 02) the same frozen network also gives the ends of its stages from
 stride 8 on (blocks 4, 7, 10, 14, 15: 40 + 80 + 112 + 192 + 320 numbers) before the final 1280.
-One extraction gives both: `final` is the last 1280 columns (the default descriptor), `stages` all
-2,024. Heads (default `TrainConfig`, 90% fit / 10% picks the epoch) train on each, and are scored as
+One extraction gives both: `final` is the last 1280 columns (the plain descriptor), `stages` all
+2,024. `--pooling gem` pools every map by GeM (p = 3) instead of averaging. Heads (default `TrainConfig`, 90% fit / 10% picks the epoch) train on each, and are scored as
 issue 33 asks: the Fashion-MNIST test split leave-one-out among itself, and against the training
 gallery. Also, on the unseen-instance benchmark (chapter 16; `benchmarks/instances.py` builds it),
 the held-out queries' MAP@R and Top-1 against the unseen gallery, frozen and with the head, so the
@@ -44,10 +44,11 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument('--train', type=int, default=60000); p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--threads', type=int, default=2); p.add_argument('--out', default='fashion_stages.json')
+    p.add_argument('--pooling', default='avg', choices=['avg', 'gem'], help="each map's pooling (GeM: p = 3)")
     p.add_argument('--views', default=str(Path.home()/'.cache/imgsim/wallpapers/views-v1'))
     a = p.parse_args()
     torch.set_num_threads(a.threads); start = time.time()
-    backbone, staged = load_backbone('efficientnet_lite0'), Descriptor(stages=True)
+    backbone, staged = load_backbone('efficientnet_lite0'), Descriptor(a.pooling, stages=True)
     train, test = subset('train', a.train, FASHION_MNIST_DIR), subset('test', 10000, FASHION_MNIST_DIR)
     train_f, train = extract_features(train, backbone, descriptor=staged, progress=False)
     test_f, test = extract_features(test, backbone, descriptor=staged, progress=False)
