@@ -2,12 +2,14 @@
 
     python benchmarks/fashion_stages.py [--train 60000] [--seeds 0 1 2] [--threads 2]
                                         [--views DIR] [--out fashion_stages.json] [--pooling gem]
+                                        [--ends 2 4 7 10 14 15] [--only stages]
 
 EfficientNet-Lite0's final 1280-d average-pooled features are what the head sees by default. With
 `Descriptor(stages=True)` (chapter 02) the same frozen network also gives the ends of its stages from
 stride 8 on (blocks 4, 7, 10, 14, 15: 40 + 80 + 112 + 192 + 320 numbers) before the final 1280.
 One extraction gives both: `final` is the last 1280 columns (the plain descriptor), `stages` all
-2,024. `--pooling gem` pools every map by GeM (p = 3) instead of averaging. Heads (default `TrainConfig`, 90% fit / 10% picks the epoch) train on each, and are scored as
+2,024. `--pooling gem` pools every map by GeM (p = 3) instead of averaging; `--ends` pools other
+blocks' outputs (`stage_ends`, which the feature cache key holds); `--only` trains one of the views. Heads (default `TrainConfig`, 90% fit / 10% picks the epoch) train on each, and are scored as
 issue 33 asks: the Fashion-MNIST test split leave-one-out among itself, and against the training
 gallery. Also, on the unseen-instance benchmark (chapter 16; `benchmarks/instances.py` builds it),
 the held-out queries' MAP@R and Top-1 against the unseen gallery, frozen and with the head, so the
@@ -26,7 +28,7 @@ import pandas as pd
 from train_quality import subset, seeded_splits
 from imgsim.data import FASHION_MNIST_DIR
 from imgsim.model import load_backbone, embed_features, Descriptor
-from imgsim.extraction import extract_features
+from imgsim.extraction import extract_features, _EfficientNetFeatures
 from imgsim.train import train_head, TrainConfig
 from imgsim.evaluation import retrieval_metrics
 
@@ -45,9 +47,12 @@ def main():
     p.add_argument('--train', type=int, default=60000); p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--threads', type=int, default=2); p.add_argument('--out', default='fashion_stages.json')
     p.add_argument('--pooling', default='avg', choices=['avg', 'gem'], help="each map's pooling (GeM: p = 3)")
+    p.add_argument('--ends', type=int, nargs='+', help="the blocks whose outputs are pooled (default: LITE0_STAGE_ENDS)")
+    p.add_argument('--only', choices=list(VIEWS), help="train on this view only")
     p.add_argument('--views', default=str(Path.home()/'.cache/imgsim/wallpapers/views-v1'))
     a = p.parse_args()
     torch.set_num_threads(a.threads); start = time.time()
+    if a.ends: _EfficientNetFeatures.stage_ends = tuple(a.ends)
     backbone, staged = load_backbone('efficientnet_lite0'), Descriptor(a.pooling, stages=True)
     train, test = subset('train', a.train, FASHION_MNIST_DIR), subset('test', 10000, FASHION_MNIST_DIR)
     train_f, train = extract_features(train, backbone, descriptor=staged, progress=False)
@@ -59,6 +64,7 @@ def main():
     for seed in a.seeds:
         fit, val, vfit, vval, gallery, queries = seeded_splits(train, views, seed)
         for name, view in VIEWS.items():
+            if a.only and name != a.only: continue
             x, t, v = view(train_f), view(test_f), view(view_f)
             t0 = time.time(); h = head(x, fit, val, seed); seconds = time.time() - t0
             q, g = embed_features(h, t), embed_features(h, x)
