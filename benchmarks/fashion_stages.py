@@ -9,8 +9,9 @@ EfficientNet-Lite0's final 1280-d average-pooled features are what the head sees
 stride 8 on (blocks 4, 7, 10, 14, 15: 40 + 80 + 112 + 192 + 320 numbers) before the final 1280.
 One extraction gives both: `final` is the last 1280 columns (the plain descriptor), `stages` all
 2,024. `--pooling gem` pools every map by GeM (p = 3) instead of averaging; `--ends` pools other
-blocks' outputs (`stage_ends`, which the feature cache key holds); `--only` trains one of the views. Heads (default `TrainConfig`, 90% fit / 10% picks the epoch) train on each, and are scored as
-issue 33 asks: the Fashion-MNIST test split leave-one-out among itself, and against the training
+blocks' outputs (`stage_ends`, which the feature cache key holds); `--only` trains one of the views.
+Heads (default `TrainConfig`, 90% fit / 10% picks the epoch) train on each, and are scored as issue
+33 asks: the Fashion-MNIST test split leave-one-out among itself, and against the training
 gallery. Also, on the unseen-instance benchmark (chapter 16; `benchmarks/instances.py` builds it),
 the held-out queries' MAP@R and Top-1 against the unseen gallery, frozen and with the head, so the
 option must not cost instances.
@@ -19,22 +20,18 @@ Until 2026-12-07 07:30 this script wrapped the backbone itself with `--blocks`; 
 (`fashion_stages_b10_15.json`, `fashion_stages_b4_7_10_14_15.json`, 20k training images, seed 0)
 chose the blocks that `stages` now uses.
 """
-import argparse, json, subprocess, sys, time, warnings
+import argparse, json, sys, time, warnings
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 warnings.simplefilter('ignore')
 sys.path.insert(0, str(Path(__file__).parent))
-import pandas as pd
 from train_quality import subset, seeded_splits
+from defaults import view_features, cpu
 from imgsim.data import FASHION_MNIST_DIR
 from imgsim.model import load_backbone, embed_features, Descriptor
 from imgsim.extraction import extract_features, _EfficientNetFeatures
 from imgsim.train import train_head, TrainConfig
 from imgsim.evaluation import retrieval_metrics
-
-def cpu()->str:
-    lines = subprocess.run(['lscpu'], capture_output=True, text=True).stdout.splitlines()
-    return next((l.split(':', 1)[1].strip() for l in lines if l.startswith('Model name')), '?')
 
 VIEWS = {'final': lambda x: x[:, -1280:], 'stages': lambda x: x}
 def rounded(m): return {k: round(m[k], 4) for k in ('top1', 'map_at_r')}
@@ -57,8 +54,7 @@ def main():
     train, test = subset('train', a.train, FASHION_MNIST_DIR), subset('test', 10000, FASHION_MNIST_DIR)
     train_f, train = extract_features(train, backbone, descriptor=staged, progress=False)
     test_f, test = extract_features(test, backbone, descriptor=staged, progress=False)
-    views = pd.read_csv(Path(a.views)/'collection.csv'); views['path'] = [str(Path(a.views)/p) for p in views.path]
-    view_f, views = extract_features(views, backbone, descriptor=staged, progress=False)
+    view_f, views = view_features(a.views, staged)
     print('extracted', train_f.shape, test_f.shape, view_f.shape, round(time.time() - start), 's', flush=True)
     result = {}
     for seed in a.seeds:
@@ -76,7 +72,7 @@ def main():
                                                  'instances': inst, 'training_seconds': round(seconds, 1)}
             print(seed, name, json.dumps(result[name][seed]), flush=True)
     for seeds in result.values():
-        runs = [s for s in seeds.values()]
+        runs = list(seeds.values())
         seeds['mean'] = {part: {m: round(float(np.mean([s[part][m] for s in runs])), 4) for m in ('top1', 'map_at_r')}
                          for part in ('fashion_leave_one_out', 'fashion_vs_train_gallery')}
         seeds['mean']['instances'] = {kind: {m: round(float(np.mean([s['instances'][kind][m] for s in runs])), 4)

@@ -54,6 +54,27 @@ def scaled_images(images:torch.Tensor, # a square batch (N, 3, S, S): uint8, or 
     side = max(1, round(images.shape[-1] * scale))
     return resize_short_side(uint8_levels(images, mean, std), side)
 
+# %% ../nbs/02_extraction.ipynb #8de87f3f
+@patch
+def pooled_by(self:Runner, pooling:str='avg', # one of `POOLINGS`
+              gem_p:float=3.0, # GeM's exponent
+              stages:bool=False, # also pool the earlier stages (`stage_maps`), concatenated
+             )->Runner:
+    "This runner for one average-pooled map, else a runner of its backbone pooled so (kept)."
+    Descriptor(pooling, gem_p, stages=stages)  # checks all three
+    if pooling == 'avg' and not stages: return self
+    if stages and not callable(getattr(self.backbone, 'stage_maps', None)):
+        raise DescriptorError(f"the backbone {self.backbone.spec.name!r} gives no stage maps: "
+                              "use stages=False (stages: resnet50, efficientnet_lite0)")
+    if not callable(getattr(self.backbone, 'feature_map', None)):
+        raise DescriptorError(f"the backbone {self.backbone.spec.name!r} gives no feature map, "
+                              "so it pools by average only: use pooling='avg'")
+    kept = self.__dict__.setdefault('_pooled', {})
+    if (pooling, gem_p, stages) not in kept:
+        network = _StagesBackbone(self.backbone, pooling, gem_p) if stages else _GeMBackbone(self.backbone, gem_p)
+        kept[pooling, gem_p, stages] = Runner(network, self.device, self.precision, self.engine)
+    return kept[pooling, gem_p, stages]
+
 # %% ../nbs/02_extraction.ipynb #791c0063
 @patch
 def stage_maps(self:_ResNet50, x)->list[torch.Tensor]:
@@ -88,27 +109,6 @@ class _StagesBackbone(nn.Module):
         return torch.cat([pool(m) for m in self.backbone.stage_maps(x)], 1)
     def extra_repr(self):  # in the cache keys: which maps, pooled how
         return f'stages={getattr(self.backbone, "stage_ends", None)}, pooling={self.pooling}, p={self.p}'
-
-# %% ../nbs/02_extraction.ipynb #8de87f3f
-@patch
-def pooled_by(self:Runner, pooling:str='avg', # one of `POOLINGS`
-              gem_p:float=3.0, # GeM's exponent
-              stages:bool=False, # also pool the earlier stages (`stage_maps`), concatenated
-             )->Runner:
-    "This runner for one average-pooled map, else a runner of its backbone pooled so (kept)."
-    Descriptor(pooling, gem_p, stages=stages)  # checks all three
-    if pooling == 'avg' and not stages: return self
-    if stages and not callable(getattr(self.backbone, 'stage_maps', None)):
-        raise DescriptorError(f"the backbone {self.backbone.spec.name!r} gives no stage maps: "
-                              "use stages=False (stages: resnet50, efficientnet_lite0)")
-    if not callable(getattr(self.backbone, 'feature_map', None)):
-        raise DescriptorError(f"the backbone {self.backbone.spec.name!r} gives no feature map, "
-                              "so it pools by average only: use pooling='avg'")
-    kept = self.__dict__.setdefault('_pooled', {})
-    if (pooling, gem_p, stages) not in kept:
-        network = _StagesBackbone(self.backbone, pooling, gem_p) if stages else _GeMBackbone(self.backbone, gem_p)
-        kept[pooling, gem_p, stages] = Runner(network, self.device, self.precision, self.engine)
-    return kept[pooling, gem_p, stages]
 
 # %% ../nbs/02_extraction.ipynb #3d17f1c9
 def _unit(rows:np.ndarray)->np.ndarray:
