@@ -82,7 +82,7 @@ def main():
         print(seed, json.dumps(result[f'head seed {seed}']), flush=True)
     out = {'command': 'python benchmarks/fashion_defaults.py ' + ' '.join(sys.argv[1:]),
            'date': time.strftime('%Y-%m-%d %H:%M'), 'cpu': cpu(), 'seconds': round(time.time() - start),
-           'train': len(train), 'test': len(test), 'descriptor': descriptor.__dict__, 'reranking': RERANKING_DEFAULT.__dict__, 'results': result}
+           'train': len(train), 'test': len(test), 'descriptor': descriptor.__dict__, 'resize': backbone.spec.resize, 'reranking': RERANKING_DEFAULT.__dict__, 'results': result}
     (Path(__file__).parent/'results'/a.out).write_text(json.dumps(out, indent=1))
 
 if __name__ == '__main__': main()

@@ -2,7 +2,8 @@
 
     python benchmarks/fashion_stages.py [--train 60000] [--seeds 0 1 2] [--threads 2]
                                         [--views DIR] [--out fashion_stages.json] [--pooling gem]
-                                        [--ends 2 4 7 10 14 15] [--only stages]
+                                        [--ends 2 4 7 10 14 15] [--only stages] [--regions 2]
+                                        [--resize 224]
 
 EfficientNet-Lite0's final 1280-d average-pooled features are what the head sees by default. With
 `Descriptor(stages=True)` (chapter 02) the same frozen network also gives the ends of its stages from
@@ -10,6 +11,11 @@ stride 8 on (blocks 4, 7, 10, 14, 15: 40 + 80 + 112 + 192 + 320 numbers) before 
 One extraction gives both: `final` is the last 1280 columns (the plain descriptor), `stages` all
 2,024. `--pooling gem` pools every map by GeM (p = 3) instead of averaging; `--ends` pools other
 blocks' outputs (`stage_ends`, which the feature cache key holds); `--only` trains one of the views.
+`--regions N` also average-pools each map over an N × N grid (regional pooling: where in the picture
+a pattern is), appended after the 2,024 global numbers; its views add the regions of the final map,
+of the five stage ends, or of all six maps. `--resize S` resizes each picture's short side to S before
+the 224-px centre crop (the backbone's default: 256, which crops an eighth of each side; 224 keeps the
+whole of a square picture).
 Heads (default `TrainConfig`, 90% fit / 10% picks the epoch) train on each, and are scored as issue
 33 asks: the Fashion-MNIST test split leave-one-out among itself, and against the training
 gallery. Also, on the unseen-instance benchmark (chapter 16; `benchmarks/instances.py` builds it),
@@ -34,6 +40,26 @@ from imgsim.train import train_head, TrainConfig
 from imgsim.evaluation import retrieval_metrics
 
 VIEWS = {'final': lambda x: x[:, -1280:], 'stages': lambda x: x}
+STAGE_WIDTHS = (40, 80, 112, 192, 320, 1280)  # the maps' channels, in `stage_maps`'s order
+
+def regional_views(n:int)->dict:
+    "Column views of [2,024 global | each map's n × n regions]: the stages alone, and with some maps' regions."
+    ends = np.cumsum((2024,) + tuple(c * n * n for c in STAGE_WIDTHS))
+    cols = lambda maps: np.r_[0:2024, *[slice(ends[i], ends[i + 1]) for i in maps]]
+    return {'final': lambda x: x[:, 2024 - 1280:2024], 'stages': lambda x: x[:, :2024],
+            'regions final': lambda x: x[:, cols([5])], 'regions ends': lambda x: x[:, cols(range(5))],
+            'regions all': lambda x: x}
+
+def pool_regions(n:int):
+    "Make `_StagesBackbone` also pool each map over an n × n grid (a benchmark-only patch; its repr says so)."
+    from imgsim.extraction import _StagesBackbone
+    forward, extra_repr = _StagesBackbone.forward, _StagesBackbone.extra_repr
+    def regional(self, x):
+        maps = self.backbone.stage_maps(x)
+        return torch.cat([torch.cat([m.float().mean((2, 3)) for m in maps], 1)]
+                         + [F.adaptive_avg_pool2d(m.float(), n).flatten(1) for m in maps], 1)
+    _StagesBackbone.forward = regional
+    _StagesBackbone.extra_repr = lambda self: extra_repr(self) + f', regions={n}'
 def rounded(m): return {k: round(m[k], 4) for k in ('top1', 'map_at_r')}
 
 def head(x, fit, val, seed):
@@ -45,12 +71,17 @@ def main():
     p.add_argument('--threads', type=int, default=2); p.add_argument('--out', default='fashion_stages.json')
     p.add_argument('--pooling', default='avg', choices=['avg', 'gem'], help="each map's pooling (GeM: p = 3)")
     p.add_argument('--ends', type=int, nargs='+', help="the blocks whose outputs are pooled (default: LITE0_STAGE_ENDS)")
-    p.add_argument('--only', choices=list(VIEWS), help="train on this view only")
+    p.add_argument('--only', nargs='+', help="train on these views only")
+    p.add_argument('--resize', type=int, help="short side before the centre crop (default: the backbone's, 256)")
+    p.add_argument('--regions', type=int, default=0, help="also pool each map over an N x N grid (average pooling only)")
     p.add_argument('--views', default=str(Path.home()/'.cache/imgsim/wallpapers/views-v1'))
     a = p.parse_args()
     torch.set_num_threads(a.threads); start = time.time()
     if a.ends: _EfficientNetFeatures.stage_ends = tuple(a.ends)
+    views_of = VIEWS
+    if a.regions: assert a.pooling == 'avg' and not a.ends; pool_regions(a.regions); views_of = regional_views(a.regions)
     backbone, staged = load_backbone('efficientnet_lite0'), Descriptor(a.pooling, stages=True)
+    if a.resize: backbone.spec.resize = a.resize  # the registered spec: `view_features`' backbone too
     train, test = subset('train', a.train, FASHION_MNIST_DIR), subset('test', 10000, FASHION_MNIST_DIR)
     train_f, train = extract_features(train, backbone, descriptor=staged, progress=False)
     test_f, test = extract_features(test, backbone, descriptor=staged, progress=False)
@@ -59,8 +90,8 @@ def main():
     result = {}
     for seed in a.seeds:
         fit, val, vfit, vval, gallery, queries = seeded_splits(train, views, seed)
-        for name, view in VIEWS.items():
-            if a.only and name != a.only: continue
+        for name, view in views_of.items():
+            if a.only and name not in a.only: continue
             x, t, v = view(train_f), view(test_f), view(view_f)
             t0 = time.time(); h = head(x, fit, val, seed); seconds = time.time() - t0
             q, g = embed_features(h, t), embed_features(h, x)

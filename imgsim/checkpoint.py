@@ -4,15 +4,14 @@
 
 # %% ../nbs/06_checkpoint.ipynb #51238d6f
 from __future__ import annotations
-import contextlib, fcntl, hashlib, json, os, platform, re, time, uuid
+import contextlib, dataclasses, fcntl, hashlib, json, os, platform, re, time, uuid
 from dataclasses import asdict
 from pathlib import Path
 import imgsim
 
-
 # %% auto #0
 __all__ = ['MANIFEST', 'write_durably', 'file_sha256', 'RunError', 'checkpoint_bytes', 'save_checkpoint', 'load_checkpoint',
-           'read_manifest', 'default_run_dir']
+           'recorded_backbone', 'read_manifest', 'default_run_dir']
 
 # %% ../nbs/06_checkpoint.ipynb #e5765159
 def write_durably(path, # the file to create or replace
@@ -100,6 +99,20 @@ def _check_fields(record, fields:dict, what:str):
     for name, kind in fields.items():
         if not isinstance(record.get(name), kind) or isinstance(record.get(name), bool):
             raise ValueError(f"{what} field {name!r} is missing or not {kind.__name__}")
+
+# %% ../nbs/06_checkpoint.ipynb #c30e6b31
+def recorded_backbone(meta:dict, # a checkpoint's metadata (`load_checkpoint`)
+                      state:dict|None=None, # its fine-tuned backbone weights, if any
+                     )->nn.Module:
+    "The backbone a checkpoint names, preparing images with the input size and resize it recorded."
+    from imgsim.model import load_backbone
+    weights = meta['backbone_weights']
+    backbone = load_backbone(meta['backbone'], weights=None if weights == 'random' else weights)
+    recorded = {k: meta[k] for k in ('image_size', 'resize') if type(meta.get(k)) is int}
+    if any(getattr(backbone.spec, k) != v for k, v in recorded.items()):  # an older default
+        backbone.spec = dataclasses.replace(backbone.spec, **recorded)
+    if state is not None: backbone.load_state_dict(state)  # fully fine-tuned
+    return backbone
 
 # %% ../nbs/06_checkpoint.ipynb #d6f4546f
 MANIFEST = 'manifest.json'

