@@ -421,12 +421,13 @@ AUGMENTATIONS = ('flip', 'mild', 'strong')
 def train_transform(size:int=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                     strength:str='strong', # one of `AUGMENTATIONS`
                     normalize:bool=True, # False: stop at uint8 tensors (for `normalize_images`)
+                    resize:int|None=None, # 'flip': short side before the centre crop, as `image_transform`'s
                    )->T.Compose:
     ("Training transform at a strength: crop (centre or random resized), flip, colour jitter, "
      "normalise.")
     if strength not in AUGMENTATIONS:
         raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, not {strength!r}")
-    crop = {'flip': [*exact_resize(round(size * 8 / 7)), T.CenterCrop(size)],
+    crop = {'flip': [*exact_resize(resize or round(size * 8 / 7)), T.CenterCrop(size)],
             'mild': [T.RandomResizedCrop(size, scale=(0.6, 0.9), ratio=(0.9, 1.1), antialias=True)],
             'strong': [T.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True)]}[strength]
     jitter = [T.ColorJitter(0.3, 0.3, 0.3)] if strength == 'strong' else []

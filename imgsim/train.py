@@ -466,7 +466,7 @@ def train_full(train:pd.DataFrame, # training collection table
     sampler = PKSampler(pd.factorize(train.label)[0], config.p, config.k, config.batches_per_epoch,
                         seed=config.seed)
     transform = train_transform(model.spec.image_size, model.spec.mean, model.spec.std,
-                                config.augment, normalize=False)
+                                config.augment, normalize=False, resize=model.spec.resize)
     batches = _image_loader(train, transform, device, workers, batch_sampler=sampler)
     val_transform = model.spec.transform(normalize=False)
     val_loader = _image_loader(val, val_transform, device, workers, batch_size=128)
