@@ -14,8 +14,8 @@ blocks' outputs (`stage_ends`, which the feature cache key holds); `--only` trai
 `--regions N` also average-pools each map over an N × N grid (regional pooling: where in the picture
 a pattern is), appended after the 2,024 global numbers; its views add the regions of the final map,
 of the five stage ends, or of all six maps. `--resize S` resizes each picture's short side to S before
-the 224-px centre crop (the backbone's default: 256, which crops an eighth of each side; 224 keeps the
-whole of a square picture).
+the 224-px centre crop (the backbone's default: 224 since 2026-12-07, which keeps the whole of a square
+picture; `--resize 256`, the default before, crops an eighth of each side).
 Heads (default `TrainConfig`, 90% fit / 10% picks the epoch) train on each, and are scored as issue
 33 asks: the Fashion-MNIST test split leave-one-out among itself, and against the training
 gallery. Also, on the unseen-instance benchmark (chapter 16; `benchmarks/instances.py` builds it),
@@ -72,14 +72,15 @@ def main():
     p.add_argument('--pooling', default='avg', choices=['avg', 'gem'], help="each map's pooling (GeM: p = 3)")
     p.add_argument('--ends', type=int, nargs='+', help="the blocks whose outputs are pooled (default: LITE0_STAGE_ENDS)")
     p.add_argument('--only', nargs='+', help="train on these views only")
-    p.add_argument('--resize', type=int, help="short side before the centre crop (default: the backbone's, 256)")
+    p.add_argument('--resize', type=int, help="short side before the centre crop (default: the backbone's, 224)")
     p.add_argument('--regions', type=int, default=0, help="also pool each map over an N x N grid (average pooling only)")
     p.add_argument('--views', default=str(Path.home()/'.cache/imgsim/wallpapers/views-v1'))
     a = p.parse_args()
     torch.set_num_threads(a.threads); start = time.time()
     if a.ends: _EfficientNetFeatures.stage_ends = tuple(a.ends)
     views_of = VIEWS
-    if a.regions: assert a.pooling == 'avg' and not a.ends; pool_regions(a.regions); views_of = regional_views(a.regions)
+    if a.regions and (a.pooling != 'avg' or a.ends): p.error('--regions takes average pooling and the default ends')
+    if a.regions: pool_regions(a.regions); views_of = regional_views(a.regions)
     backbone, staged = load_backbone('efficientnet_lite0'), Descriptor(a.pooling, stages=True)
     if a.resize: backbone.spec.resize = a.resize  # the registered spec: `view_features`' backbone too
     train, test = subset('train', a.train, FASHION_MNIST_DIR), subset('test', 10000, FASHION_MNIST_DIR)
